@@ -1,0 +1,11 @@
+DROP TABLE deployment_facts;
+DROP TABLE holidays;
+DROP TABLE routing_rules;
+DROP TABLE categories;
+DROP TABLE departments;
+DROP TABLE areas;
+DROP FUNCTION set_updated_at();
+DROP TYPE holiday_kind;
+DROP TYPE deadline_unit;
+DROP TYPE department_kind;
+DROP TYPE area_kind;

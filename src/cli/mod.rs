@@ -1,0 +1,120 @@
+//! The `phananh` command line: one binary, one subcommand per job.
+
+mod areas;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::db::{self, DatabaseLocation};
+use crate::startup::{self, Application};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "phananh",
+    version,
+    about = "Backend of Đơn Dương trực tuyến (citizen reports)"
+)]
+pub struct Cli {
+    /// TOML configuration file (also `PHANANH_CONFIG`); environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (runs pending migrations and seeds an empty database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// (Re-)apply the default seed: inserts whatever of it is missing, changes nothing else.
+    Seed,
+    /// Areas (communes) and their boundaries.
+    Areas {
+        #[command(subcommand)]
+        command: AreasCommand,
+    },
+    /// Print the OpenAPI document (what `openapi/openapi.json` must contain).
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AreasCommand {
+    /// Upsert areas by `code` from a GeoJSON FeatureCollection (features with `code` and `name`
+    /// properties and Polygon/MultiPolygon geometry). All or nothing.
+    Import {
+        #[arg(value_name = "FILE.geojson")]
+        file: PathBuf,
+    },
+}
+
+/// Runs the command; the error, if any, is for a human at a terminal.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        let mut out = std::io::stdout().lock();
+        out.write_all(crate::routes::openapi_json().as_bytes())?;
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("phananh")
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await?;
+                Ok(())
+            }
+            Command::Migrate => {
+                with_database(&settings, async |url| {
+                    let applied = db::run_migrations(url).await?;
+                    say(&format!("migrations applied: {applied}"))
+                })
+                .await
+            }
+            Command::Seed => {
+                with_database(&settings, async |url| {
+                    startup::prepare_database(url).await?;
+                    let mut conn = db::connect(url).await?;
+                    let s = db::with_migration_lock(&mut conn, async |c| db::seed::apply(c).await).await?;
+                    say(&format!(
+                        "default seed applied: {} rows added ({} areas, {} categories, {} departments, {} routing rules); existing rows left as they were",
+                        s.total(), s.areas, s.categories, s.departments, s.routing_rules
+                    ))
+                })
+                .await
+            }
+            Command::Areas {
+                command: AreasCommand::Import { file },
+            } => areas::import(&settings, &file).await,
+            Command::Openapi => Ok(()),
+        }
+    })
+}
+
+/// Locates the database, runs `f` with its URL, and stops a private cluster we started.
+async fn with_database(
+    settings: &Settings,
+    f: impl AsyncFnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let DatabaseLocation { url, cluster, .. } = db::locate(settings, false).await?;
+    let result = f(url.expose()).await;
+    if let Some(mut cluster) = cluster {
+        tokio::task::spawn_blocking(move || cluster.stop()).await?;
+    }
+    result
+}
+
+/// A command's result line, on stdout (logs go to stderr).
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}

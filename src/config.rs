@@ -1,0 +1,376 @@
+//! Typed settings: compiled-in defaults → optional TOML file (`--config` / `PHANANH_CONFIG`) →
+//! environment (`PHANANH_SECTION__KEY`, and the conventional `DATABASE_URL`).
+//!
+//! Secrets are wrapped in [`Secret`], whose `Debug` never prints the value, so a settings dump in
+//! the logs cannot leak a password.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value that must never appear in logs or error messages.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The only way to read the value: greppable, deliberate.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // An all-digit secret arrives from the environment as a number: take it as text.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Unsigned(u64),
+            Signed(i64),
+        }
+        Ok(Secret(match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Unsigned(n) => n.to_string(),
+            Raw::Signed(n) => n.to_string(),
+        }))
+    }
+}
+
+// Only used to feed defaults through figment; a secret is never serialised anywhere else.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port to serve on; port 0 picks a free port (logged at start).
+    pub listen: SocketAddr,
+    /// Private PostgreSQL cluster, local photo store, generated keys.
+    pub data_dir: PathBuf,
+    /// Base of links in emails and media URLs.
+    pub public_url: String,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub smtp: SmtpSettings,
+    pub fcm: FcmSettings,
+    pub ioc: IocSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Explicit connection URL (`DATABASE_URL`). When unset, the embedded default applies.
+    pub url: Option<Secret>,
+    /// Tried when `url` is unset: a PostgreSQL server on this machine.
+    pub local_url: String,
+    /// Directory of `initdb`/`pg_ctl` for the private cluster; found automatically when unset.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Whether a private cluster under `data_dir` may be started when nothing else answers.
+    pub private_cluster: bool,
+    pub pool_size: usize,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout_ms: u64,
+    /// How long opening one connection may take.
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// Largest JSON body accepted, in bytes.
+    pub json_limit_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `tracing_subscriber::EnvFilter` directives; `RUST_LOG` overrides.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// e.g. `smtp://127.0.0.1:2525`; unset: email is off and messages are only logged.
+    pub url: Option<Secret>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmSettings {
+    /// Path to a Google service-account JSON key; unset: push is off.
+    pub credentials: Option<PathBuf>,
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IocSettings {
+    pub push_url: Option<String>,
+    pub push_secret: Option<Secret>,
+    pub push_interval_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: "http://localhost:8080".into(),
+            database: DatabaseSettings {
+                url: None,
+                local_url: "postgres://localhost/phananh".into(),
+                pg_bin_dir: None,
+                private_cluster: true,
+                pool_size: 16,
+                acquire_timeout_ms: 3_000,
+                connect_timeout_ms: 3_000,
+            },
+            http: HttpSettings {
+                workers: None,
+                json_limit_bytes: 256 * 1024,
+                shutdown_timeout_secs: 30,
+            },
+            log: LogSettings {
+                format: LogFormat::Json,
+                filter: "info".into(),
+            },
+            smtp: SmtpSettings {
+                url: None,
+                from: "phananh@localhost".into(),
+            },
+            fcm: FcmSettings {
+                credentials: None,
+                base_url: "https://fcm.googleapis.com".into(),
+            },
+            ioc: IocSettings {
+                push_url: None,
+                push_secret: None,
+                push_interval_secs: 900,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads settings from the process environment and an optional TOML file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(config_file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_from(
+        config_file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| lookup("PHANANH_CONFIG").map(PathBuf::from));
+
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = &file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // figment reads the real process environment; feed it ours so tests stay isolated.
+        let vars = env.clone();
+        let database_url = vars
+            .iter()
+            .find(|(k, _)| k == "DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty());
+        if let Some(url) = database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        let prefixed: Vec<(String, String)> = vars
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix("PHANANH_")?;
+                (rest != "CONFIG" && !rest.is_empty()).then(|| (rest.to_ascii_lowercase(), v))
+            })
+            .collect();
+        for (key, value) in prefixed {
+            let path = key.replace("__", ".");
+            figment = figment.merge(Serialized::default(&path, parse_env_value(&value)));
+        }
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.database.pool_size == 0 {
+            return Err(ConfigError("database.pool_size must be at least 1".into()));
+        }
+        if self.http.json_limit_bytes < 1024 {
+            return Err(ConfigError(
+                "http.json_limit_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "public_url must be an http(s) URL, got {:?}",
+                self.public_url
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so that
+/// `PHANANH_DATABASE__POOL_SIZE=4` fills a number field. (figment's own `Env` provider does the
+/// same, but reads the process environment directly.)
+fn parse_env_value(value: &str) -> figment::value::Value {
+    use figment::value::Value;
+    let trimmed = value.trim();
+    if let Ok(b) = trimmed.parse::<bool>() {
+        return Value::from(b);
+    }
+    if let Ok(n) = trimmed.parse::<u64>() {
+        return Value::from(n);
+    }
+    if let Ok(n) = trimmed.parse::<i64>() {
+        return Value::from(n);
+    }
+    Value::from(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.public_url, "http://localhost:8080");
+        assert_eq!(s.smtp.from, "phananh@localhost");
+        assert_eq!(s.fcm.base_url, "https://fcm.googleapis.com");
+        assert_eq!(s.ioc.push_interval_secs, 900);
+        assert!(s.database.url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("phananh.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://x.vn\"\n[database]\npool_size = 3\n[smtp]\nfrom = \"a@b.vn\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("PHANANH_LISTEN", "127.0.0.1:0"),
+                ("PHANANH_SMTP__URL", "smtp://127.0.0.1:2525"),
+                ("PHANANH_IOC__PUSH_INTERVAL_SECS", "60"),
+                ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(s.public_url, "https://x.vn");
+        assert_eq!(s.database.pool_size, 3);
+        assert_eq!(s.smtp.from, "a@b.vn");
+        assert_eq!(s.smtp.url.unwrap().expose(), "smtp://127.0.0.1:2525");
+        assert_eq!(s.ioc.push_interval_secs, 60);
+        assert_eq!(
+            s.database.url.unwrap().expose(),
+            "postgres://u:hunter2@db/x"
+        );
+    }
+
+    #[test]
+    fn phananh_config_variable_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "data_dir = \"/srv/phananh\"\n").unwrap();
+        let s =
+            Settings::load_from(None, env(&[("PHANANH_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/phananh"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+                ("PHANANH_IOC__PUSH_SECRET", "s3cr3t-value"),
+            ]),
+        )
+        .unwrap();
+        let dump = format!("{s:?}");
+        assert!(!dump.contains("hunter2"), "{dump}");
+        assert!(!dump.contains("s3cr3t-value"), "{dump}");
+        assert!(dump.contains("[redacted]"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        let err = Settings::load_from(None, env(&[("PHANANH_LISTEN", "not an address")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Settings::load_from(None, env(&[("PHANANH_NO_SUCH_SETTING", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_setting"), "{err}");
+        let err = Settings::load_from(Some(Path::new("/nonexistent/phananh.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}

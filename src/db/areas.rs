@@ -1,0 +1,226 @@
+//! `areas`: communes and their boundaries over time.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::schema::areas;
+use crate::domain::area_import::AreaImport;
+use crate::domain::{AreaKind, BoundingBox, Coordinates};
+
+/// The day Vietnam's two-level local government took effect: the default start of an area's validity.
+pub fn reorganisation_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default()
+}
+
+/// An area without its (possibly large) boundary.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = areas, check_for_backend(diesel::pg::Pg))]
+pub struct Area {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub name_en: Option<String>,
+    pub kind: AreaKind,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub successor_id: Option<Uuid>,
+    pub centroid_lat: f64,
+    pub centroid_lon: f64,
+    pub bbox_min_lon: Option<f64>,
+    pub bbox_min_lat: Option<f64>,
+    pub bbox_max_lon: Option<f64>,
+    pub bbox_max_lat: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Area {
+    pub fn centroid(&self) -> Coordinates {
+        Coordinates {
+            lat: self.centroid_lat,
+            lon: self.centroid_lon,
+        }
+    }
+
+    pub fn bbox(&self) -> Option<BoundingBox> {
+        Some(BoundingBox {
+            min_lon: self.bbox_min_lon?,
+            min_lat: self.bbox_min_lat?,
+            max_lon: self.bbox_max_lon?,
+            max_lat: self.bbox_max_lat?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = areas, check_for_backend(diesel::pg::Pg))]
+pub struct AreaWithBoundary {
+    #[diesel(embed)]
+    pub area: Area,
+    pub boundary: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = areas)]
+pub struct NewArea<'a> {
+    pub id: Uuid,
+    pub code: &'a str,
+    pub name: &'a str,
+    pub full_name: Option<&'a str>,
+    pub name_en: Option<&'a str>,
+    pub kind: AreaKind,
+    pub valid_from: NaiveDate,
+    pub boundary: Option<serde_json::Value>,
+    pub centroid_lat: f64,
+    pub centroid_lon: f64,
+    pub bbox_min_lon: Option<f64>,
+    pub bbox_min_lat: Option<f64>,
+    pub bbox_max_lon: Option<f64>,
+    pub bbox_max_lat: Option<f64>,
+}
+
+/// Which areas a listing covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Validity {
+    /// In force on this day.
+    On(NaiveDate),
+    /// Every area ever, including those replaced.
+    All,
+}
+
+fn valid_on(
+    day: NaiveDate,
+) -> Box<
+    dyn BoxableExpression<
+            areas::table,
+            diesel::pg::Pg,
+            SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+        >,
+> {
+    Box::new(
+        areas::valid_from
+            .le(day)
+            .and(areas::valid_to.is_null().or(areas::valid_to.gt(day))),
+    )
+}
+
+pub async fn list(conn: &mut AsyncPgConnection, validity: Validity) -> QueryResult<Vec<Area>> {
+    let mut q = areas::table
+        .select(Area::as_select())
+        .order((areas::code, areas::valid_from))
+        .into_boxed();
+    if let Validity::On(day) = validity {
+        q = q.filter(valid_on(day));
+    }
+    q.load(conn).await
+}
+
+pub async fn list_with_boundaries(
+    conn: &mut AsyncPgConnection,
+    validity: Validity,
+) -> QueryResult<Vec<AreaWithBoundary>> {
+    let mut q = areas::table
+        .select(AreaWithBoundary::as_select())
+        .order((areas::code, areas::valid_from))
+        .into_boxed();
+    if let Validity::On(day) = validity {
+        q = q.filter(valid_on(day));
+    }
+    q.load(conn).await
+}
+
+/// The area in force under `code` (none if the code is retired).
+pub async fn find_current_by_code(
+    conn: &mut AsyncPgConnection,
+    code: &str,
+) -> QueryResult<Option<Area>> {
+    areas::table
+        .filter(areas::code.eq(code))
+        .filter(areas::valid_to.is_null())
+        .select(Area::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, area: &NewArea<'_>) -> QueryResult<Uuid> {
+    diesel::insert_into(areas::table)
+        .values(area)
+        .returning(areas::id)
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Upserts imported areas by code (the area currently in force under that code), all or nothing.
+/// `progress` is called after each area.
+pub async fn import(
+    conn: &mut AsyncPgConnection,
+    imports: &[AreaImport],
+    progress: &(dyn Fn(usize) + Send + Sync),
+) -> QueryResult<ImportSummary> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let mut summary = ImportSummary::default();
+        for (i, item) in imports.iter().enumerate() {
+            let centroid = item.boundary.centroid();
+            let bbox = item.boundary.bbox();
+            let geometry = item.boundary.to_geojson();
+            match find_current_by_code(conn, item.code.as_str()).await? {
+                Some(existing) => {
+                    diesel::update(areas::table.find(existing.id))
+                        .set((
+                            areas::name.eq(&item.name),
+                            areas::full_name.eq(&item.full_name),
+                            areas::name_en.eq(&item.name_en),
+                            areas::kind.eq(item.kind),
+                            areas::boundary.eq(Some(geometry)),
+                            areas::centroid_lat.eq(centroid.lat),
+                            areas::centroid_lon.eq(centroid.lon),
+                            areas::bbox_min_lon.eq(Some(bbox.min_lon)),
+                            areas::bbox_min_lat.eq(Some(bbox.min_lat)),
+                            areas::bbox_max_lon.eq(Some(bbox.max_lon)),
+                            areas::bbox_max_lat.eq(Some(bbox.max_lat)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    summary.updated += 1;
+                }
+                None => {
+                    insert(
+                        conn,
+                        &NewArea {
+                            id: Uuid::now_v7(),
+                            code: item.code.as_str(),
+                            name: &item.name,
+                            full_name: item.full_name.as_deref(),
+                            name_en: item.name_en.as_deref(),
+                            kind: item.kind,
+                            valid_from: item.valid_from.unwrap_or_else(reorganisation_date),
+                            boundary: Some(geometry),
+                            centroid_lat: centroid.lat,
+                            centroid_lon: centroid.lon,
+                            bbox_min_lon: Some(bbox.min_lon),
+                            bbox_min_lat: Some(bbox.min_lat),
+                            bbox_max_lon: Some(bbox.max_lon),
+                            bbox_max_lat: Some(bbox.max_lat),
+                        },
+                    )
+                    .await?;
+                    summary.created += 1;
+                }
+            }
+            progress(i + 1);
+        }
+        Ok(summary)
+    })
+    .await
+}

@@ -1,0 +1,47 @@
+//! Rust enums of `crate::domain` ↔ PostgreSQL enum types, one `pg_enum!` line each.
+
+use std::io::Write;
+
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, IsNull, Output, ToSql};
+
+use super::schema::sql_types;
+use crate::domain::{AreaKind, DeadlineUnit, DepartmentKind, HolidayKind};
+
+macro_rules! pg_enum {
+    ($rust:ty => $sql:ty { $($variant:ident = $label:literal),+ $(,)? }) => {
+        impl ToSql<$sql, Pg> for $rust {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                let label: &str = match self { $(<$rust>::$variant => $label),+ };
+                out.write_all(label.as_bytes())?;
+                Ok(IsNull::No)
+            }
+        }
+        impl FromSql<$sql, Pg> for $rust {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                match bytes.as_bytes() {
+                    $(l if l == $label.as_bytes() => Ok(<$rust>::$variant),)+
+                    other => Err(format!(
+                        "unknown {} value {:?}", stringify!($sql), String::from_utf8_lossy(other)
+                    ).into()),
+                }
+            }
+        }
+    };
+}
+
+pg_enum!(AreaKind => sql_types::AreaKind {
+    Commune = "commune", Ward = "ward", Township = "township",
+    SpecialZone = "special_zone", District = "district", Province = "province",
+});
+pg_enum!(DepartmentKind => sql_types::DepartmentKind {
+    KinhTe = "kinh_te", VanHoaXaHoi = "van_hoa_xa_hoi", VanPhong = "van_phong",
+    CongAn = "cong_an", Triage = "triage", Other = "other",
+});
+pg_enum!(DeadlineUnit => sql_types::DeadlineUnit {
+    WorkingDays = "working_days", WorkingHours = "working_hours",
+});
+pg_enum!(HolidayKind => sql_types::HolidayKind {
+    DayOff = "day_off", WorkingDay = "working_day",
+});

@@ -1,0 +1,54 @@
+//! `routing_rules`: category × area → department.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::schema::routing_rules;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = routing_rules, check_for_backend(diesel::pg::Pg))]
+pub struct RoutingRule {
+    pub id: Uuid,
+    pub category_id: Option<Uuid>,
+    pub area_id: Option<Uuid>,
+    pub department_id: Uuid,
+    pub priority: i32,
+    pub active: bool,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = routing_rules)]
+pub struct NewRoutingRule<'a> {
+    pub id: Uuid,
+    pub category_id: Option<Uuid>,
+    pub area_id: Option<Uuid>,
+    pub department_id: Uuid,
+    pub priority: i32,
+    pub note: &'a str,
+}
+
+pub async fn list_active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<RoutingRule>> {
+    routing_rules::table
+        .filter(routing_rules::active.eq(true))
+        .select(RoutingRule::as_select())
+        .load(conn)
+        .await
+}
+
+/// Inserts unless a rule for the same (category, area) pair exists.
+pub async fn insert_if_absent(
+    conn: &mut AsyncPgConnection,
+    new: &NewRoutingRule<'_>,
+) -> QueryResult<bool> {
+    let n = diesel::insert_into(routing_rules::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}

@@ -1,0 +1,132 @@
+// @generated automatically by Diesel CLI.
+
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "area_kind"))]
+    pub struct AreaKind;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "deadline_unit"))]
+    pub struct DeadlineUnit;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "department_kind"))]
+    pub struct DepartmentKind;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "holiday_kind"))]
+    pub struct HolidayKind;
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::AreaKind;
+
+    areas (id) {
+        id -> Uuid,
+        code -> Text,
+        name -> Text,
+        full_name -> Nullable<Text>,
+        name_en -> Nullable<Text>,
+        kind -> AreaKind,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        successor_id -> Nullable<Uuid>,
+        boundary -> Nullable<Jsonb>,
+        centroid_lat -> Float8,
+        centroid_lon -> Float8,
+        bbox_min_lon -> Nullable<Float8>,
+        bbox_min_lat -> Nullable<Float8>,
+        bbox_max_lon -> Nullable<Float8>,
+        bbox_max_lat -> Nullable<Float8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::DeadlineUnit;
+
+    categories (id) {
+        id -> Uuid,
+        code -> Text,
+        name_vi -> Text,
+        name_en -> Text,
+        description -> Text,
+        deadline_amount -> Int4,
+        deadline_unit -> DeadlineUnit,
+        urgent -> Bool,
+        public -> Bool,
+        active -> Bool,
+        sort_order -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::DepartmentKind;
+
+    departments (id) {
+        id -> Uuid,
+        code -> Text,
+        name -> Text,
+        kind -> DepartmentKind,
+        area_id -> Nullable<Uuid>,
+        email -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deployment_facts (key) {
+        key -> Text,
+        value -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::HolidayKind;
+
+    holidays (day) {
+        day -> Date,
+        kind -> HolidayKind,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    routing_rules (id) {
+        id -> Uuid,
+        category_id -> Nullable<Uuid>,
+        area_id -> Nullable<Uuid>,
+        department_id -> Uuid,
+        priority -> Int4,
+        active -> Bool,
+        note -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(departments -> areas (area_id));
+diesel::joinable!(routing_rules -> areas (area_id));
+diesel::joinable!(routing_rules -> categories (category_id));
+diesel::joinable!(routing_rules -> departments (department_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    areas,
+    categories,
+    departments,
+    deployment_facts,
+    holidays,
+    routing_rules,
+);

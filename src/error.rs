@@ -1,0 +1,426 @@
+//! The one error type of the HTTP API, rendered as RFC 9457 `application/problem+json` with a
+//! machine-readable `code` the apps switch on. Causes are logged, never sent: a body says what the
+//! caller can do about it, not what went wrong inside.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::http_context;
+
+/// Every machine-readable error code the API can answer with. The wire form is the snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not valid JSON, or not the expected shape.
+    MalformedJson,
+    /// 400: a query-string parameter is missing, unknown or malformed.
+    InvalidQuery,
+    /// 401: no valid credentials.
+    Unauthorized,
+    /// 403: authenticated, but not allowed.
+    Forbidden,
+    /// 404: nothing here, or nothing the caller may see.
+    NotFound,
+    /// 405: the path exists but not with this method (see `Allow`).
+    MethodNotAllowed,
+    /// 409: the request conflicts with the current state of the resource.
+    Conflict,
+    /// 413: the body is larger than this endpoint accepts.
+    PayloadTooLarge,
+    /// 415: the body's media type is not accepted here.
+    UnsupportedMediaType,
+    /// 422: well-formed, but the values are not acceptable (see `errors`).
+    ValidationFailed,
+    /// 429: too many requests; retry after `Retry-After` seconds.
+    TooManyRequests,
+    /// 503: the database cannot be reached right now; retry after `Retry-After` seconds.
+    DatabaseUnavailable,
+    /// 503: the database schema is older than this server (readiness only).
+    MigrationsPending,
+    /// 500: a bug. The request id in the body lets an operator find it in the logs.
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            MalformedJson | InvalidQuery => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            DatabaseUnavailable | MigrationsPending => StatusCode::SERVICE_UNAVAILABLE,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MalformedJson => "malformed_json",
+            InvalidQuery => "invalid_query",
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            Conflict => "conflict",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            ValidationFailed => "validation_failed",
+            TooManyRequests => "too_many_requests",
+            DatabaseUnavailable => "database_unavailable",
+            MigrationsPending => "migrations_pending",
+            InternalError => "internal_error",
+        }
+    }
+
+    /// Short, stable summary (Vietnamese, English).
+    fn title(self) -> Text {
+        use ErrorCode::*;
+        let (vi, en) = match self {
+            MalformedJson => ("Dữ liệu gửi lên không hợp lệ", "Malformed request body"),
+            InvalidQuery => ("Tham số truy vấn không hợp lệ", "Invalid query parameters"),
+            Unauthorized => ("Chưa đăng nhập", "Authentication required"),
+            Forbidden => ("Không có quyền", "Not allowed"),
+            NotFound => ("Không tìm thấy", "Not found"),
+            MethodNotAllowed => ("Phương thức không được hỗ trợ", "Method not allowed"),
+            Conflict => ("Xung đột dữ liệu", "Conflict"),
+            PayloadTooLarge => ("Dữ liệu quá lớn", "Payload too large"),
+            UnsupportedMediaType => ("Định dạng không được hỗ trợ", "Unsupported media type"),
+            ValidationFailed => ("Dữ liệu không hợp lệ", "Invalid values"),
+            TooManyRequests => ("Quá nhiều yêu cầu", "Too many requests"),
+            DatabaseUnavailable => (
+                "Hệ thống tạm thời gián đoạn, vui lòng thử lại sau",
+                "Temporarily unavailable, please retry",
+            ),
+            MigrationsPending => (
+                "Cơ sở dữ liệu chưa được nâng cấp",
+                "Database migrations pending",
+            ),
+            InternalError => ("Lỗi hệ thống", "Internal error"),
+        };
+        Text::new(vi, en)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message in both languages; the response carries the one the caller asked for.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub vi: Cow<'static, str>,
+    pub en: Cow<'static, str>,
+}
+
+impl Text {
+    pub fn new(vi: impl Into<Cow<'static, str>>, en: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            vi: vi.into(),
+            en: en.into(),
+        }
+    }
+    fn pick(&self, lang: http_context::Lang) -> &str {
+        match lang {
+            http_context::Lang::Vi => &self.vi,
+            http_context::Lang::En => &self.en,
+        }
+    }
+}
+
+/// One invalid field of a 422 (or 400) answer.
+#[derive(Debug, Clone)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `location.lat`.
+    pub field: String,
+    /// Machine-readable reason, e.g. `out_of_range`.
+    pub code: &'static str,
+    pub message: Text,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    /// A more specific machine-readable code than the class above (e.g. `photo_too_large` for a 413).
+    specific_code: Option<&'static str>,
+    detail: Option<Text>,
+    errors: Vec<FieldError>,
+    retry_after_secs: Option<u32>,
+    allow: Option<String>,
+    /// Logged, never rendered.
+    cause: Option<anyhow::Error>,
+}
+
+/// RFC 9457 problem details, as sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:phananh:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    /// Machine-readable code; stable, snake_case.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    /// The request id (also in the `X-Request-Id` header and the logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            specific_code: None,
+            detail: None,
+            errors: Vec::new(),
+            retry_after_secs: None,
+            allow: None,
+            cause: None,
+        }
+    }
+
+    pub fn with_detail(
+        mut self,
+        vi: impl Into<Cow<'static, str>>,
+        en: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.detail = Some(Text::new(vi, en));
+        self
+    }
+
+    /// Replaces the generic code on the wire with a more specific one of the same class.
+    pub fn with_specific_code(mut self, code: &'static str) -> Self {
+        self.specific_code = Some(code);
+        self
+    }
+
+    pub fn with_field(mut self, field: FieldError) -> Self {
+        self.errors.push(field);
+        self
+    }
+
+    pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    pub fn code(&self) -> &str {
+        self.specific_code.unwrap_or(self.code.as_str())
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound)
+    }
+
+    pub fn method_not_allowed(allow: String) -> Self {
+        let mut e = Self::new(ErrorCode::MethodNotAllowed);
+        e.allow = Some(allow);
+        e
+    }
+
+    pub fn invalid_query(
+        vi: impl Into<Cow<'static, str>>,
+        en: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(ErrorCode::InvalidQuery).with_detail(vi, en)
+    }
+
+    pub fn database_unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(ErrorCode::DatabaseUnavailable).with_cause(cause);
+        e.retry_after_secs = Some(5);
+        e
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::new(ErrorCode::InternalError).with_cause(cause)
+    }
+
+    pub fn problem(&self) -> Problem {
+        let lang = http_context::lang();
+        let code = self.code();
+        Problem {
+            type_: format!("urn:phananh:problem:{code}"),
+            title: self.code.title().pick(lang).to_owned(),
+            status: self.code.status().as_u16(),
+            code: code.to_owned(),
+            detail: self.detail.as_ref().map(|d| d.pick(lang).to_owned()),
+            errors: self
+                .errors
+                .iter()
+                .map(|f| ProblemField {
+                    field: f.field.clone(),
+                    code: f.code.to_owned(),
+                    message: f.message.pick(lang).to_owned(),
+                })
+                .collect(),
+            request_id: http_context::request_id(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause:#}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            let cause = self.cause.as_ref().map(|c| format!("{c:#}"));
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::error!(code = self.code(), cause, "request failed");
+            } else {
+                tracing::warn!(code = self.code(), cause, "dependency unavailable");
+            }
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.clone()));
+        }
+        // Serialising these plain structs cannot fail; fall back to an empty object regardless.
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_else(|_| b"{}".to_vec());
+        response.body(body)
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as K, Error as E};
+        match &err {
+            E::NotFound => ApiError::not_found(),
+            E::DatabaseError(K::ClosedConnection, _) | E::BrokenTransactionManager => {
+                ApiError::database_unavailable(err)
+            }
+            E::DatabaseError(K::Unknown, info) if is_connection_failure(info.message()) => {
+                ApiError::database_unavailable(err)
+            }
+            _ => ApiError::internal(err),
+        }
+    }
+}
+
+/// tokio-postgres reports a dropped socket as an unclassified error with a recognisable message.
+fn is_connection_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+        "error communicating with the server",
+        "terminating connection",
+        "the database system is",
+        "timed out",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+impl From<crate::db::PoolError> for ApiError {
+    fn from(err: crate::db::PoolError) -> Self {
+        ApiError::database_unavailable(anyhow::anyhow!("{err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body_json(err: ApiError) -> (StatusCode, serde_json::Value, HttpResponse) {
+        let resp = err.error_response();
+        let status = resp.status();
+        let head = HttpResponse::build(status).finish();
+        let bytes = to_bytes(resp.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), head)
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_never_leak_their_cause() {
+        let err = ApiError::internal(anyhow::anyhow!("password authentication failed for user x"));
+        let (status, body, _) = body_json(err).await;
+        assert_eq!(status, 500);
+        assert_eq!(body["code"], "internal_error");
+        assert!(!body.to_string().contains("password"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn problem_has_rfc9457_members_and_field_errors() {
+        let err = ApiError::new(ErrorCode::ValidationFailed)
+            .with_specific_code("location_outside_jurisdiction")
+            .with_field(FieldError {
+                field: "location.lat".into(),
+                code: "out_of_range",
+                message: Text::new("Vĩ độ ngoài khoảng", "Latitude out of range"),
+            });
+        let (status, body, _) = body_json(err).await;
+        assert_eq!(status, 422);
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["code"], "location_outside_jurisdiction");
+        assert_eq!(
+            body["type"],
+            "urn:phananh:problem:location_outside_jurisdiction"
+        );
+        assert_eq!(body["errors"][0]["field"], "location.lat");
+        // Vietnamese is the default language.
+        assert_eq!(body["errors"][0]["message"], "Vĩ độ ngoài khoảng");
+    }
+
+    #[test]
+    fn diesel_errors_map_to_the_right_class() {
+        assert_eq!(
+            ApiError::from(diesel::result::Error::NotFound).code(),
+            "not_found"
+        );
+        assert_eq!(
+            ApiError::from(diesel::result::Error::BrokenTransactionManager).code(),
+            "database_unavailable"
+        );
+        assert_eq!(
+            ApiError::from(diesel::result::Error::RollbackTransaction).code(),
+            "internal_error"
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! HTTP routes, one module per resource. Every handler carries `#[utoipa::path]` and is registered
+//! through [`configure`] with `.service(...)`, so the OpenAPI document and the router are built
+//! from the same list and cannot drift apart.
+
+pub mod catalog;
+pub mod fallback;
+pub mod health;
+mod http_cache;
+
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every documented route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(catalog::list_categories)
+        .service(catalog::list_areas)
+        .service(catalog::list_departments);
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "phananh",
+        description = "Backend of Đơn Dương trực tuyến: residents report problems with photos and GPS, \
+reports are routed to the department that must handle them, staff resolve them against legal \
+deadlines, and the statistics feed the district's Intelligent Operations Center.\n\n\
+Conventions: JSON in snake_case; ids are UUIDv7; times are RFC 3339 with offset; coordinates are \
+WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457) with a machine-readable \
+`code`. Messages are Vietnamese by default; send `Accept-Language: en` for English.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    tags(
+        (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
+        (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
+    ),
+    components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of everything [`configure`] registers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The committed form of the document (`openapi/openapi.json`).
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,210 @@
+//! Building and running the HTTP server; shared by `main` and the tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, middleware, web};
+use anyhow::Context;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::db::embedded::PrivateCluster;
+use crate::db::{self, DatabaseLocation, PgPool, PooledConn};
+use crate::error::{ApiError, ErrorCode};
+use crate::http_context::{self, Lang, RequestContext};
+use crate::routes::{self, fallback::RouteTable};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// A pooled connection, or a 503 within the configured acquire timeout.
+    pub async fn conn(&self) -> Result<PooledConn, ApiError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    cluster: Option<PrivateCluster>,
+}
+
+impl Application {
+    /// Finds the database (see [`db::locate`]), migrates it, seeds an empty one, and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let location = db::locate(&settings, false).await?;
+        Self::build_with_database(settings, location).await
+    }
+
+    pub async fn build_with_database(
+        settings: Settings,
+        location: DatabaseLocation,
+    ) -> anyhow::Result<Self> {
+        let url = location.url.expose().to_owned();
+        prepare_database(&url).await?;
+        let pool = db::build_pool(&url, &settings.database)?;
+
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, port = address.port(), "listening");
+
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            pool,
+            settings: settings.clone(),
+        });
+        let openapi = routes::openapi();
+        let route_table = web::Data::new(RouteTable::from_openapi(&openapi));
+        let json_limit = settings.http.json_limit_bytes;
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::Compress::default())
+                .wrap_fn(|req, srv| {
+                    let request_id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let ctx = RequestContext {
+                        lang: Lang::negotiate(req.headers()),
+                        request_id: request_id.clone(),
+                    };
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = http_context::scope(ctx, fut).await?;
+                        if let Ok(value) = HeaderValue::from_str(&request_id) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .app_data(json_config(json_limit))
+                .app_data(query_config())
+                .app_data(path_config())
+                .app_data(state.clone())
+                .app_data(route_table.clone())
+                .configure(|cfg| {
+                    routes::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                        cfg,
+                    ))
+                })
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .route("/docs", web::get().to(docs_redirect))
+                .default_service(web::to(routes::fallback::not_found_or_method_not_allowed))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.http.shutdown_timeout_secs);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Application {
+            port: address.port(),
+            server: server.run(),
+            cluster: location.cluster,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (in-flight requests finish, up to `http.shutdown_timeout_secs`),
+    /// then stops a private cluster we started.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application {
+            server,
+            mut cluster,
+            ..
+        } = self;
+        let result = server.await;
+        tracing::info!("server stopped");
+        if let Some(mut cluster) = cluster.take() {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
+        result
+    }
+}
+
+/// Migrations, then the default seed if this database has never had it.
+pub async fn prepare_database(url: &str) -> anyhow::Result<()> {
+    let applied = db::run_migrations(url).await?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    let mut conn = db::connect(url).await?;
+    let seeded =
+        db::with_migration_lock(&mut conn, async |conn| db::seed::apply_once(conn).await).await?;
+    if let Some(summary) = seeded {
+        tracing::info!(
+            areas = summary.areas,
+            categories = summary.categories,
+            departments = summary.departments,
+            routing_rules = summary.routing_rules,
+            "applied the default seed"
+        );
+    }
+    Ok(())
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    use actix_web::error::JsonPayloadError as E;
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| {
+            let api = match &err {
+                E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+                    ApiError::new(ErrorCode::PayloadTooLarge).with_detail(
+                        format!("Dữ liệu vượt quá giới hạn {limit} byte"),
+                        format!("The body exceeds the limit of {limit} bytes"),
+                    )
+                }
+                E::ContentType => ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
+                    "Nội dung phải là application/json",
+                    "The body must be application/json",
+                ),
+                E::Deserialize(e) => ApiError::new(ErrorCode::MalformedJson).with_detail(
+                    format!("JSON không hợp lệ: {e}"),
+                    format!("Invalid JSON: {e}"),
+                ),
+                _ => ApiError::new(ErrorCode::MalformedJson),
+            };
+            api.into()
+        })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::invalid_query(
+            format!("Tham số truy vấn không hợp lệ: {err}"),
+            format!("Invalid query string: {err}"),
+        )
+        .into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    // A path segment that cannot even be parsed (a malformed id) names nothing that exists.
+    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
+}
