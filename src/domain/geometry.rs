@@ -1,7 +1,7 @@
 //! Points, boxes and commune boundaries (WGS84). Boundaries are held as `geo` multipolygons so
 //! routing can test containment; they are read from and written to GeoJSON (RFC 7946) geometry.
 
-use geo::{BoundingRect, Centroid, Contains};
+use geo::{Area, BoundingRect, Centroid, Contains};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -93,7 +93,7 @@ impl Boundary {
             }
         };
         let boundary = Boundary(geo::MultiPolygon(polygons));
-        if boundary.0.centroid().is_none() {
+        if boundary.0.unsigned_area() <= 0.0 || boundary.0.centroid().is_none() {
             return Err(BoundaryError("the boundary encloses no area".into()));
         }
         Ok(boundary)

@@ -1,0 +1,158 @@
+//! The error model over HTTP: problem+json everywhere, the right status, nothing internal leaked,
+//! and a database outage answered 503 while liveness holds.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{DbProxy, TestDb, assert_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn unknown_routes_are_404_problems_carrying_the_request_id() {
+    let app = spawn_app().await;
+    for path in [
+        "/nope",
+        "/api/v1/categories/road/extra",
+        "/api/v2/categories",
+        "/api/v1/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+    ] {
+        let resp = app.get(path).await;
+        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body = assert_problem(resp, 404, "not_found").await;
+        assert_eq!(body["request_id"], request_id);
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("POST", "/api/v1/categories"),
+        ("DELETE", "/api/v1/areas"),
+        ("PUT", "/healthz"),
+        ("PATCH", "/api/v1/departments"),
+    ] {
+        let resp = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["allow"], "GET", "{method} {path}");
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+}
+
+#[tokio::test]
+async fn messages_follow_accept_language_vietnamese_by_default() {
+    let app = spawn_app().await;
+    let vi = assert_problem(app.get("/nope").await, 404, "not_found").await;
+    assert_eq!(vi["title"], "Không tìm thấy");
+    let en = app
+        .client
+        .get(app.url("/nope"))
+        .header("Accept-Language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let en = assert_problem(en, 404, "not_found").await;
+    assert_eq!(en["title"], "Not found");
+    let detail = app
+        .client
+        .get(app.url("/api/v1/areas?format=kml"))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap();
+    let detail = assert_problem(detail, 400, "invalid_query").await;
+    assert_eq!(detail["detail"], "format must be json or geojson");
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_not_trusted_but_every_response_has_one() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Request-Id", "<script>")
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
+
+/// PostgreSQL goes away under a running server: requests that need it get 503 with
+/// `Retry-After`, `/healthz` stays 200, `/readyz` turns 503, and it all recovers by itself.
+#[tokio::test]
+async fn database_outage_is_503_and_recovers_without_restart() {
+    let db = TestDb::new().await;
+    let proxy = DbProxy::start(db.server_config()).await;
+    let via_proxy = proxy.conn_string(db.server_config(), &db.name);
+    let app = spawn_app_with(db, &via_proxy, |_| {}).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.get("/api/v1/categories").await.status(), 200);
+
+    proxy.cut();
+    let started = Instant::now();
+    let resp = app.get("/api/v1/categories").await;
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body = assert_problem(resp, 503, "database_unavailable").await;
+    let text = body.to_string();
+    for leak in ["tokio", "postgres", "connection", "127.0.0.1", "diesel"] {
+        assert!(!text.to_lowercase().contains(leak), "{leak} leaked: {text}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered within the acquire timeout"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_problem(app.get("/readyz").await, 503, "database_unavailable").await;
+    assert_problem(app.get("/api/v1/areas").await, 503, "database_unavailable").await;
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if app.get("/readyz").await.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover within 15 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let resp = app.get("/api/v1/categories").await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// The database is there but the pool is exhausted by slow work: callers wait the bounded time
+/// and get 503, never a hang.
+#[tokio::test]
+async fn pool_exhaustion_is_a_prompt_503() {
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    // A lock held by the test makes every catalog query wait.
+    let locker = db.client().await;
+    let app = spawn_app_with(db, &url, |s| {
+        s.database.pool_size = 1;
+        s.database.acquire_timeout_ms = 500;
+    })
+    .await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE categories IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/categories");
+        tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let resp = app.get("/api/v1/departments").await;
+    assert_problem(resp, 503, "database_unavailable").await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    locker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        slow.await.unwrap(),
+        200,
+        "the waiting request completes once the lock goes"
+    );
+}
