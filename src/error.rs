@@ -153,8 +153,12 @@ pub struct FieldError {
     pub message: Text,
 }
 
+/// Boxed: errors travel in every handler's `Result`, and the happy path should stay small.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     code: ErrorCode,
     /// A more specific machine-readable code than the class above (e.g. `photo_too_large` for a 413).
     specific_code: Option<&'static str>,
@@ -194,7 +198,7 @@ pub struct ProblemField {
 
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
-        Self {
+        Self(Box::new(Inner {
             code,
             specific_code: None,
             detail: None,
@@ -202,7 +206,7 @@ impl ApiError {
             retry_after_secs: None,
             allow: None,
             cause: None,
-        }
+        }))
     }
 
     pub fn with_detail(
@@ -210,28 +214,28 @@ impl ApiError {
         vi: impl Into<Cow<'static, str>>,
         en: impl Into<Cow<'static, str>>,
     ) -> Self {
-        self.detail = Some(Text::new(vi, en));
+        self.0.detail = Some(Text::new(vi, en));
         self
     }
 
     /// Replaces the generic code on the wire with a more specific one of the same class.
     pub fn with_specific_code(mut self, code: &'static str) -> Self {
-        self.specific_code = Some(code);
+        self.0.specific_code = Some(code);
         self
     }
 
     pub fn with_field(mut self, field: FieldError) -> Self {
-        self.errors.push(field);
+        self.0.errors.push(field);
         self
     }
 
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
-        self.cause = Some(cause.into());
+        self.0.cause = Some(cause.into());
         self
     }
 
     pub fn code(&self) -> &str {
-        self.specific_code.unwrap_or(self.code.as_str())
+        self.0.specific_code.unwrap_or(self.0.code.as_str())
     }
 
     pub fn not_found() -> Self {
@@ -240,7 +244,7 @@ impl ApiError {
 
     pub fn method_not_allowed(allow: String) -> Self {
         let mut e = Self::new(ErrorCode::MethodNotAllowed);
-        e.allow = Some(allow);
+        e.0.allow = Some(allow);
         e
     }
 
@@ -253,7 +257,7 @@ impl ApiError {
 
     pub fn database_unavailable(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(ErrorCode::DatabaseUnavailable).with_cause(cause);
-        e.retry_after_secs = Some(5);
+        e.0.retry_after_secs = Some(5);
         e
     }
 
@@ -266,11 +270,12 @@ impl ApiError {
         let code = self.code();
         Problem {
             type_: format!("urn:phananh:problem:{code}"),
-            title: self.code.title().pick(lang).to_owned(),
-            status: self.code.status().as_u16(),
+            title: self.0.code.title().pick(lang).to_owned(),
+            status: self.0.code.status().as_u16(),
             code: code.to_owned(),
-            detail: self.detail.as_ref().map(|d| d.pick(lang).to_owned()),
+            detail: self.0.detail.as_ref().map(|d| d.pick(lang).to_owned()),
             errors: self
+                .0
                 .errors
                 .iter()
                 .map(|f| ProblemField {
@@ -287,7 +292,7 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code())?;
-        if let Some(cause) = &self.cause {
+        if let Some(cause) = &self.0.cause {
             write!(f, ": {cause:#}")?;
         }
         Ok(())
@@ -296,13 +301,13 @@ impl fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.code.status()
+        self.0.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if status.is_server_error() {
-            let cause = self.cause.as_ref().map(|c| format!("{c:#}"));
+            let cause = self.0.cause.as_ref().map(|c| format!("{c:#}"));
             if status == StatusCode::INTERNAL_SERVER_ERROR {
                 tracing::error!(code = self.code(), cause, "request failed");
             } else {
@@ -314,10 +319,10 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if let Some(secs) = self.retry_after_secs {
+        if let Some(secs) = self.0.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        if let Some(allow) = &self.allow {
+        if let Some(allow) = &self.0.allow {
             response.insert_header((header::ALLOW, allow.clone()));
         }
         // Serialising these plain structs cannot fail; fall back to an empty object regardless.

@@ -44,7 +44,7 @@ pub fn find_server_binaries(configured: Option<&Path>) -> Option<PathBuf> {
             }
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let fixed = [
         "/usr/local/pgsql/bin",
         "/opt/homebrew/bin",
@@ -205,7 +205,7 @@ impl PrivateCluster {
         let mut cmd = Command::new(self.bin_dir.join(program));
         cmd.args(args)
             .env("LC_ALL", "C.UTF-8")
-            .current_dir(&self.pgdata.parent().unwrap_or(Path::new("/")));
+            .current_dir(self.pgdata.parent().unwrap_or(Path::new("/")));
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid.as_raw()).gid(gid.as_raw());
         }

@@ -272,15 +272,17 @@ impl Drop for TestApp {
 }
 
 pub fn test_settings(database_url: &str, data_dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.listen = "127.0.0.1:0".parse().unwrap();
+    let mut s = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        ..Settings::default()
+    };
     s.database.url = Some(Secret::new(database_url));
     s.database.pool_size = 4;
     s.database.acquire_timeout_ms = 1_500;
     s.database.connect_timeout_ms = 1_500;
     s.http.workers = Some(1);
     s.http.shutdown_timeout_secs = 1;
-    s.data_dir = data_dir.to_path_buf();
     s
 }
 
