@@ -40,12 +40,12 @@ impl<'de> Deserialize<'de> for Secret {
         enum Raw {
             Text(String),
             Unsigned(u64),
-            Signed(i64),
+            Flag(bool),
         }
         Ok(Secret(match Raw::deserialize(d)? {
             Raw::Text(s) => s,
             Raw::Unsigned(n) => n.to_string(),
-            Raw::Signed(n) => n.to_string(),
+            Raw::Flag(b) => b.to_string(),
         }))
     }
 }
@@ -90,6 +90,8 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
     /// How long opening one connection may take.
     pub connect_timeout_ms: u64,
+    /// Longest a request's SQL statement may run (lock waits get half, idle transactions twice).
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +158,7 @@ impl Default for Settings {
                 pool_size: 16,
                 acquire_timeout_ms: 3_000,
                 connect_timeout_ms: 3_000,
+                statement_timeout_ms: 30_000,
             },
             http: HttpSettings {
                 workers: None,
@@ -224,15 +227,10 @@ impl Settings {
         if let Some(url) = database_url {
             figment = figment.merge(Serialized::default("database.url", url));
         }
-        let prefixed: Vec<(String, String)> = vars
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let rest = k.strip_prefix("PHANANH_")?;
-                (rest != "CONFIG" && !rest.is_empty()).then(|| (rest.to_ascii_lowercase(), v))
-            })
-            .collect();
-        for (key, value) in prefixed {
-            let path = key.replace("__", ".");
+        for (key, value) in vars {
+            let Some(path) = setting_path(&key) else {
+                continue;
+            };
             figment = figment.merge(Serialized::default(&path, parse_env_value(&value)));
         }
         let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
@@ -240,9 +238,27 @@ impl Settings {
         Ok(settings)
     }
 
+    /// `PHANANH_*` variables that name no setting and were ignored (to be logged once logging is
+    /// up). Orchestrators add such variables on their own: Kubernetes turns a Service named
+    /// `phananh` into `PHANANH_PORT`, `PHANANH_SERVICE_HOST`, ... A misspelt key *inside* a
+    /// section (`PHANANH_DATABASE__POOL_SIZ`) is still an error.
+    pub fn ignored_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        env.into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("PHANANH_") && k != "PHANANH_CONFIG" && setting_path(k).is_none()
+            })
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         if self.database.pool_size == 0 {
             return Err(ConfigError("database.pool_size must be at least 1".into()));
+        }
+        if self.database.statement_timeout_ms < 100 {
+            return Err(ConfigError(
+                "database.statement_timeout_ms must be at least 100".into(),
+            ));
         }
         if self.http.json_limit_bytes < 1024 {
             return Err(ConfigError(
@@ -259,19 +275,33 @@ impl Settings {
     }
 }
 
+const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
+const SECTIONS: [&str; 6] = ["database", "http", "log", "smtp", "fcm", "ioc"];
+
+/// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.
+fn setting_path(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("PHANANH_")?.to_ascii_lowercase();
+    match rest.split_once("__") {
+        Some((section, key)) if SECTIONS.contains(&section) && !key.is_empty() => {
+            Some(format!("{section}.{}", key.replace("__", ".")))
+        }
+        None if TOP_LEVEL_KEYS.contains(&rest.as_str()) => Some(rest),
+        _ => None,
+    }
+}
+
 /// Environment values are strings; numbers and booleans are recognised so that
 /// `PHANANH_DATABASE__POOL_SIZE=4` fills a number field. (figment's own `Env` provider does the
 /// same, but reads the process environment directly.)
 fn parse_env_value(value: &str) -> figment::value::Value {
     use figment::value::Value;
-    let trimmed = value.trim();
-    if let Ok(b) = trimmed.parse::<bool>() {
+    // Only canonical forms: "00123" or "+5" stay text, so a secret like that survives intact.
+    if let Ok(b) = value.parse::<bool>() {
         return Value::from(b);
     }
-    if let Ok(n) = trimmed.parse::<u64>() {
-        return Value::from(n);
-    }
-    if let Ok(n) = trimmed.parse::<i64>() {
+    if let Ok(n) = value.parse::<u64>()
+        && n.to_string() == value
+    {
         return Value::from(n);
     }
     Value::from(value.to_string())
@@ -343,6 +373,28 @@ mod tests {
     }
 
     #[test]
+    fn orchestrator_variables_are_ignored_not_fatal() {
+        let vars = env(&[
+            ("PHANANH_PORT", "tcp://10.0.0.7:8080"),
+            ("PHANANH_SERVICE_HOST", "10.0.0.7"),
+            ("PHANANH_PORT_8080_TCP_ADDR", "10.0.0.7"),
+            ("PHANANH_LISTEN", "127.0.0.1:9"),
+        ]);
+        let s = Settings::load_from(None, vars.clone()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9");
+        let ignored = Settings::ignored_variables(vars);
+        assert_eq!(ignored.len(), 3, "{ignored:?}");
+    }
+
+    #[test]
+    fn secrets_keep_their_exact_text() {
+        for raw in ["00123", "+5", "true", "12345", " spaced "] {
+            let s = Settings::load_from(None, env(&[("PHANANH_IOC__PUSH_SECRET", raw)])).unwrap();
+            assert_eq!(s.ioc.push_secret.unwrap().expose(), raw);
+        }
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let s = Settings::load_from(
             None,
@@ -364,10 +416,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen"), "{err}");
-        let err = Settings::load_from(None, env(&[("PHANANH_NO_SUCH_SETTING", "1")]))
+        let err = Settings::load_from(None, env(&[("PHANANH_DATABASE__POOL_SIZ", "4")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no_such_setting"), "{err}");
+        assert!(err.contains("pool_siz"), "{err}");
         let err = Settings::load_from(Some(Path::new("/nonexistent/phananh.toml")), env(&[]))
             .unwrap_err()
             .to_string();

@@ -358,6 +358,8 @@ fn is_connection_failure(message: &str) -> bool {
         "terminating connection",
         "the database system is",
         "timed out",
+        // statement_timeout / lock_timeout: the database is too busy to answer in time
+        "canceling statement due to",
     ]
     .iter()
     .any(|needle| m.contains(needle))

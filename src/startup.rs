@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, middleware, web};
 use anyhow::Context;
@@ -68,7 +69,12 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::Compress::default())
-                .wrap_fn(|req, srv| {
+                .wrap_fn(|mut req, srv| {
+                    // HEAD is GET without the body (RFC 9110 §9.3.2): route it as GET; the
+                    // HTTP layer still knows the request was HEAD and sends no body.
+                    if req.method() == Method::HEAD {
+                        req.head_mut().method = Method::GET;
+                    }
                     let request_id = req
                         .extensions()
                         .get::<RequestId>()
@@ -124,8 +130,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (in-flight requests finish, up to `http.shutdown_timeout_secs`),
-    /// then stops a private cluster we started.
+    /// Serves until SIGTERM (in-flight requests finish, up to `http.shutdown_timeout_secs`) or
+    /// SIGINT/SIGQUIT (immediate), then stops a private cluster we started.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             server,
@@ -141,8 +147,9 @@ impl Application {
     }
 }
 
-/// Migrations, then the default seed if this database has never had it.
-pub async fn prepare_database(url: &str) -> anyhow::Result<()> {
+/// Migrations, then the default seed if this database has never had it (what was seeded, if anything).
+pub async fn prepare_database(url: &str) -> anyhow::Result<Option<db::seed::SeedSummary>> {
+    db::check_server_version(url).await?;
     let applied = db::run_migrations(url).await?;
     if applied > 0 {
         tracing::info!(applied, "database migrated");
@@ -159,7 +166,7 @@ pub async fn prepare_database(url: &str) -> anyhow::Result<()> {
             "applied the default seed"
         );
     }
-    Ok(())
+    Ok(seeded)
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -257,7 +264,11 @@ mod tests {
             .unwrap_or("")
             .to_owned();
         let body = test::read_body(resp).await;
-        (status, serde_json::from_slice(&body).unwrap_or_default(), ct)
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or_default(),
+            ct,
+        )
     }
 
     fn post(body: &'static [u8], content_type: &str) -> test::TestRequest {
@@ -269,7 +280,13 @@ mod tests {
 
     #[actix_web::test]
     async fn malformed_json_is_400() {
-        for body in [&b"{\"lat\": "[..], b"not json", b"[1,2]", b"{\"lat\": \"north\"}", b""] {
+        for body in [
+            &b"{\"lat\": "[..],
+            b"not json",
+            b"[1,2]",
+            b"{\"lat\": \"north\"}",
+            b"",
+        ] {
             let (status, problem, ct) = call(post(body, "application/json")).await;
             assert_eq!(status, 400, "{:?}", String::from_utf8_lossy(body));
             assert_eq!(ct, "application/problem+json");
@@ -281,7 +298,11 @@ mod tests {
 
     #[actix_web::test]
     async fn oversized_json_is_413() {
-        let big: &'static [u8] = Box::leak(format!("{{\"lat\": 1, \"pad\": \"{}\"}}", "x".repeat(4096)).into_bytes().into_boxed_slice());
+        let big: &'static [u8] = Box::leak(
+            format!("{{\"lat\": 1, \"pad\": \"{}\"}}", "x".repeat(4096))
+                .into_bytes()
+                .into_boxed_slice(),
+        );
         let (status, problem, _) = call(post(big, "application/json")).await;
         assert_eq!(status, 413);
         assert_eq!(problem["code"], "payload_too_large");
@@ -297,10 +318,12 @@ mod tests {
     #[actix_web::test]
     async fn bad_query_is_400_and_bad_path_id_is_404() {
         let id = uuid::Uuid::now_v7();
-        let (status, problem, _) = call(test::TestRequest::get().uri(&format!("/things/{id}?n=-1"))).await;
+        let (status, problem, _) =
+            call(test::TestRequest::get().uri(&format!("/things/{id}?n=-1"))).await;
         assert_eq!(status, 400);
         assert_eq!(problem["code"], "invalid_query");
-        let (status, problem, _) = call(test::TestRequest::get().uri("/things/not-a-uuid?n=1")).await;
+        let (status, problem, _) =
+            call(test::TestRequest::get().uri("/things/not-a-uuid?n=1")).await;
         assert_eq!(status, 404);
         assert_eq!(problem["code"], "not_found");
         let (status, _, _) = call(test::TestRequest::get().uri(&format!("/things/{id}?n=1"))).await;

@@ -9,3 +9,4 @@ DROP TYPE holiday_kind;
 DROP TYPE deadline_unit;
 DROP TYPE department_kind;
 DROP TYPE area_kind;
+DROP EXTENSION IF EXISTS btree_gist;

@@ -3,6 +3,10 @@
 -- Reports, events, media, users and the outbox arrive in later migrations; every hot table that
 -- follows carries an area_id so the schema can be sharded by area later.
 
+-- For the exclusion constraint on areas (text equality inside a GiST index). Trusted: a database
+-- owner may create it.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+
 CREATE TYPE area_kind AS ENUM ('commune', 'ward', 'township', 'special_zone', 'district', 'province');
 CREATE TYPE department_kind AS ENUM ('kinh_te', 'van_hoa_xa_hoi', 'van_phong', 'cong_an', 'triage', 'other');
 CREATE TYPE deadline_unit AS ENUM ('working_days', 'working_hours');
@@ -45,7 +49,9 @@ CREATE TABLE areas (
        AND (bbox_min_lon IS NULL) = (bbox_max_lon IS NULL)
        AND (bbox_min_lon IS NULL) = (bbox_max_lat IS NULL)),
     CHECK (bbox_min_lon IS NULL OR (bbox_min_lon <= bbox_max_lon AND bbox_min_lat <= bbox_max_lat)),
-    UNIQUE (code, valid_from)
+    UNIQUE (code, valid_from),
+    -- Two areas never hold the same code over overlapping periods.
+    EXCLUDE USING gist (code WITH =, daterange(valid_from, valid_to) WITH &&)
 );
 -- At most one area in force per code.
 CREATE UNIQUE INDEX areas_current_code ON areas (code) WHERE valid_to IS NULL;
@@ -84,9 +90,10 @@ CREATE TABLE categories (
 );
 CREATE TRIGGER categories_updated_at BEFORE UPDATE ON categories FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
--- category × area → department. A NULL category or area matches any; the most specific rule wins
--- (both set, then category only, then area only, then neither), priority breaks ties. One rule
--- per (category, area) pair; a catch-all (NULL, NULL) rule routes to the triage desk.
+-- category × area → department. A NULL category or area matches any. Among the rules that match
+-- a report, the most specific wins (both set beats one set beats neither); between a
+-- category-only and an area-only rule, the higher priority wins. One rule per (category, area)
+-- pair; the catch-all (NULL, NULL) rule routes to the triage desk.
 CREATE TABLE routing_rules (
     id             uuid PRIMARY KEY,
     category_id    uuid REFERENCES categories (id) ON DELETE CASCADE,
@@ -110,7 +117,9 @@ CREATE TABLE holidays (
     kind        holiday_kind NOT NULL DEFAULT 'day_off',
     name        text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 200),
     created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- a day off is a weekday, a make-up working day is a Saturday or Sunday
+    CHECK ((kind = 'working_day') = (EXTRACT(ISODOW FROM day) >= 6))
 );
 CREATE TRIGGER holidays_updated_at BEFORE UPDATE ON holidays FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 

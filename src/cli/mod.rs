@@ -61,6 +61,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref())?;
     crate::telemetry::init(&settings.log);
+    for var in Settings::ignored_variables(std::env::vars()) {
+        tracing::warn!(variable = %var, "ignoring an environment variable that names no setting");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("phananh")
@@ -81,9 +84,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Seed => {
                 with_database(&settings, async |url| {
-                    startup::prepare_database(url).await?;
+                    let first = startup::prepare_database(url).await?.unwrap_or_default();
                     let mut conn = db::connect(url).await?;
-                    let s = db::with_migration_lock(&mut conn, async |c| db::seed::apply(c).await).await?;
+                    let again = db::with_migration_lock(&mut conn, async |c| db::seed::apply(c).await).await?;
+                    let s = first + again;
                     say(&format!(
                         "default seed applied: {} rows added ({} areas, {} categories, {} departments, {} routing rules); existing rows left as they were",
                         s.total(), s.areas, s.categories, s.departments, s.routing_rules

@@ -107,9 +107,13 @@ fn valid_on(
     )
 }
 
-pub async fn list(conn: &mut AsyncPgConnection, validity: Validity) -> QueryResult<Vec<Area>> {
+/// Areas without their boundaries, each with whether it has one.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    validity: Validity,
+) -> QueryResult<Vec<(Area, bool)>> {
     let mut q = areas::table
-        .select(Area::as_select())
+        .select((Area::as_select(), areas::boundary.is_not_null()))
         .order((areas::code, areas::valid_from))
         .into_boxed();
     if let Validity::On(day) = validity {
@@ -140,6 +144,20 @@ pub async fn find_current_by_code(
     areas::table
         .filter(areas::code.eq(code))
         .filter(areas::valid_to.is_null())
+        .select(Area::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The most recent area under `code`, in force or not.
+pub async fn find_latest_by_code(
+    conn: &mut AsyncPgConnection,
+    code: &str,
+) -> QueryResult<Option<Area>> {
+    areas::table
+        .filter(areas::code.eq(code))
+        .order(areas::valid_from.desc())
         .select(Area::as_select())
         .first(conn)
         .await
@@ -179,9 +197,11 @@ pub async fn import(
                     diesel::update(areas::table.find(existing.id))
                         .set((
                             areas::name.eq(&item.name),
-                            areas::full_name.eq(&item.full_name),
-                            areas::name_en.eq(&item.name_en),
-                            areas::kind.eq(item.kind),
+                            // What the file does not say is kept, not erased.
+                            areas::full_name
+                                .eq(item.full_name.as_ref().or(existing.full_name.as_ref())),
+                            areas::name_en.eq(item.name_en.as_ref().or(existing.name_en.as_ref())),
+                            areas::kind.eq(item.kind.unwrap_or(existing.kind)),
                             areas::boundary.eq(Some(geometry)),
                             areas::centroid_lat.eq(centroid.lat),
                             areas::centroid_lon.eq(centroid.lon),
@@ -203,7 +223,7 @@ pub async fn import(
                             name: &item.name,
                             full_name: item.full_name.as_deref(),
                             name_en: item.name_en.as_deref(),
-                            kind: item.kind,
+                            kind: item.kind.unwrap_or(AreaKind::Commune),
                             valid_from: item.valid_from.unwrap_or_else(reorganisation_date),
                             boundary: Some(geometry),
                             centroid_lat: centroid.lat,

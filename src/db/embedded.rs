@@ -72,6 +72,8 @@ pub struct PrivateCluster {
     owned: bool,
     keep_running: bool,
     stopped: bool,
+    /// Held while this process owns the running cluster.
+    _owner_lock: Option<std::fs::File>,
 }
 
 impl PrivateCluster {
@@ -112,13 +114,27 @@ impl PrivateCluster {
         } else {
             None
         };
+        // One process at a time initialises and starts the cluster (two `serve`s, or `serve`
+        // beside `migrate`); the lock goes when this function returns.
+        let start_lock = std::fs::File::create(data_dir.join("postgres.lock"))?;
+        start_lock
+            .lock()
+            .context("locking the private cluster for start-up")?;
+        // The process that holds the owner lock stops the cluster on exit. A cluster left running
+        // by a process that died has no live owner, so the next one takes it over.
+        let owner_lock = std::fs::File::create(data_dir.join("postgres.owner"))?;
+        let owner_lock = match owner_lock.try_lock() {
+            Ok(()) => Some(owner_lock),
+            Err(_) => None,
+        };
         let mut cluster = PrivateCluster {
             pgdata: pgdata.clone(),
-            bin_dir: bin_dir.to_path_buf(),
+            bin_dir: matching_bin_dir(&pgdata, bin_dir),
             run_as,
             owned: false,
             keep_running,
             stopped: false,
+            _owner_lock: None,
         };
 
         if !pgdata.join("PG_VERSION").is_file() {
@@ -134,6 +150,10 @@ impl PrivateCluster {
 
         if cluster.pg_ctl(&["status"])?.status.success() {
             tracing::info!(pgdata = %pgdata.display(), "reusing the running private PostgreSQL cluster");
+            if owner_lock.is_some() {
+                cluster.owned = true;
+                cluster._owner_lock = owner_lock;
+            }
         } else {
             let log = pgdata.join("server.log");
             let out = cluster.pg_ctl(&["-w", "-t", "60", "-l", &log.to_string_lossy(), "start"])?;
@@ -148,12 +168,19 @@ impl PrivateCluster {
                 );
             }
             cluster.owned = true;
+            cluster._owner_lock = owner_lock;
             tracing::info!(pgdata = %pgdata.display(), "started a private PostgreSQL cluster");
         }
         Ok(cluster)
     }
 
     fn init(&self) -> anyhow::Result<()> {
+        if self.pgdata.exists() && std::fs::read_dir(&self.pgdata)?.next().is_some() {
+            bail!(
+                "{} exists, is not empty and is not a PostgreSQL cluster (no PG_VERSION); move it away",
+                self.pgdata.display()
+            );
+        }
         std::fs::create_dir_all(&self.pgdata)?;
         std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))?;
         self.chown_if_needed(&self.pgdata)?;
@@ -171,7 +198,8 @@ impl PrivateCluster {
             ],
         )?;
         if !out.status.success() {
-            // Leave nothing half-made: the next start would take it for a cluster.
+            // Leave nothing half-made (the directory was empty or absent before): the next start
+            // would take it for a cluster.
             let _ = std::fs::remove_dir_all(&self.pgdata);
             bail!(
                 "initdb failed: {}{}",
@@ -249,6 +277,22 @@ impl PrivateCluster {
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The binaries of the cluster's own major version when it exists already and they are installed
+/// (after `apt install postgresql-17`, a version-15 cluster still needs version-15 binaries).
+fn matching_bin_dir(pgdata: &Path, found: &Path) -> PathBuf {
+    let Ok(version) = std::fs::read_to_string(pgdata.join("PG_VERSION")) else {
+        return found.to_path_buf();
+    };
+    let own = PathBuf::from("/usr/lib/postgresql")
+        .join(version.trim())
+        .join("bin");
+    if own.join("pg_ctl").is_file() {
+        own
+    } else {
+        found.to_path_buf()
     }
 }
 

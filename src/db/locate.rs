@@ -148,11 +148,11 @@ async fn probe_local(url: &str) -> anyhow::Result<String> {
                 ensure_database(&to_conn_string(&admin), &dbname).await?;
                 return Ok(to_conn_string(&cfg));
             }
-            Err(e) if e.as_db_error().is_some() => {
-                // The server answered (wrong role or password): try the next user.
-                last = anyhow::anyhow!("{}", e.as_db_error().map(|d| d.message()).unwrap_or(""));
+            Err(e) if e.server_answered() => {
+                // The server answered (unknown role, password required or wrong): next user.
+                last = anyhow::anyhow!("{}", e.reason());
             }
-            Err(e) => return Err(anyhow::anyhow!("{e}")),
+            Err(e) => return Err(anyhow::anyhow!("{}", e.reason())),
         }
     }
     Err(last)
@@ -184,10 +184,28 @@ impl ProbeError {
             ProbeError::Timeout => None,
         }
     }
-    fn as_db_error(&self) -> Option<&tokio_postgres::error::DbError> {
+    /// The server is there and spoke to us (as opposed to refused or silent).
+    fn server_answered(&self) -> bool {
         match self {
-            ProbeError::Pg(e) => e.as_db_error(),
-            ProbeError::Timeout => None,
+            // A password demand comes back as a client-side error, not a DbError.
+            ProbeError::Pg(e) => e.as_db_error().is_some() || e.to_string().contains("password"),
+            ProbeError::Timeout => false,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            ProbeError::Pg(e) => match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => {
+                    let mut text = e.to_string();
+                    if let Some(source) = std::error::Error::source(e) {
+                        text = format!("{text}: {source}");
+                    }
+                    text
+                }
+            },
+            ProbeError::Timeout => "timed out".into(),
         }
     }
 }
@@ -195,6 +213,15 @@ impl ProbeError {
 /// Creates `dbname` through a maintenance connection unless it exists (tolerating a concurrent
 /// creator).
 pub async fn ensure_database(admin_conn_string: &str, dbname: &str) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        PROBE_TIMEOUT * 4,
+        create_if_missing(admin_conn_string, dbname),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("timed out creating database {dbname}"))?
+}
+
+async fn create_if_missing(admin_conn_string: &str, dbname: &str) -> anyhow::Result<()> {
     let cfg = Config::from_str(admin_conn_string)?;
     let (client, connection) = cfg.connect(NoTls).await?;
     let task = tokio::spawn(connection);
@@ -206,7 +233,10 @@ pub async fn ensure_database(admin_conn_string: &str, dbname: &str) -> anyhow::R
         let sql = format!("CREATE DATABASE {}", quote_ident(dbname));
         match client.batch_execute(&sql).await {
             Ok(()) => tracing::info!(database = dbname, "created database"),
-            Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
+            // A concurrent creator wins: 42P04, or 23505 when both passed the catalog check.
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
             Err(e) => return Err(anyhow::anyhow!("creating database {dbname}: {e}")),
         }
     }

@@ -39,12 +39,28 @@ const MIGRATION_LOCK: i64 = 0x0070_6861_6e61_6e68;
 /// `acquire_timeout_ms` instead of hanging, and a connection is checked before it is handed out.
 pub fn build_pool(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+    // No request may hold a connection indefinitely: a statement or a lock wait that runs too
+    // long is cancelled (the caller gets a 503) and a forgotten transaction is ended.
+    let session_setup = format!(
+        "SET statement_timeout = {st}; SET lock_timeout = {lt}; SET idle_in_transaction_session_timeout = {it}",
+        st = settings.statement_timeout_ms,
+        lt = settings.statement_timeout_ms / 2,
+        it = settings.statement_timeout_ms * 2,
+    );
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Verified;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
+        let session_setup = session_setup.clone();
         Box::pin(async move {
-            match tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(&url)).await {
+            let connect = async {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(&session_setup)
+                    .await
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(conn)
+            };
+            match tokio::time::timeout(connect_timeout, connect).await {
                 Ok(result) => result,
                 Err(_) => Err(ConnectionError::BadConnection(
                     "timed out connecting to PostgreSQL".into(),
@@ -127,10 +143,20 @@ pub async fn migrations_current(conn: &mut AsyncPgConnection) -> diesel::QueryRe
             version -> VarChar,
         }
     }
-    let applied: Vec<String> = __diesel_schema_migrations::table
+    let applied: Vec<String> = match __diesel_schema_migrations::table
         .select(__diesel_schema_migrations::version)
         .load(conn)
-        .await?;
+        .await
+    {
+        Ok(v) => v,
+        // No migrations table at all (an emptied or restored database): nothing is applied.
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("does not exist") =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     Ok(embedded_migration_versions()
         .iter()
         .all(|v| applied.contains(v)))
@@ -147,6 +173,31 @@ pub async fn with_migration_lock<T>(
     conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
         .await?;
     result
+}
+
+/// The oldest PostgreSQL the schema runs on (`UNIQUE NULLS NOT DISTINCT` arrived in 15).
+pub const MIN_SERVER_VERSION: i32 = 150_000;
+
+/// Refuses, with a clear message, a server too old for the schema.
+pub async fn check_server_version(url: &str) -> anyhow::Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        server_version_num: String,
+    }
+    let mut conn = connect(url).await?;
+    let v: Version = diesel::sql_query("SHOW server_version_num")
+        .get_result(&mut conn)
+        .await?;
+    let num: i32 = v.server_version_num.parse().unwrap_or(0);
+    if num < MIN_SERVER_VERSION {
+        anyhow::bail!(
+            "PostgreSQL {}.{} is too old: phananh needs PostgreSQL 15 or newer",
+            num / 10_000,
+            num % 10_000
+        );
+    }
+    Ok(())
 }
 
 /// A single connection outside the pool (CLI commands, start-up).

@@ -269,6 +269,18 @@ pub struct SeedSummary {
     pub routing_rules: usize,
 }
 
+impl std::ops::Add for SeedSummary {
+    type Output = SeedSummary;
+    fn add(self, o: SeedSummary) -> SeedSummary {
+        SeedSummary {
+            areas: self.areas + o.areas,
+            categories: self.categories + o.categories,
+            departments: self.departments + o.departments,
+            routing_rules: self.routing_rules + o.routing_rules,
+        }
+    }
+}
+
 impl SeedSummary {
     pub fn total(&self) -> usize {
         self.areas + self.categories + self.departments + self.routing_rules
@@ -296,7 +308,8 @@ pub async fn apply(conn: &mut AsyncPgConnection) -> anyhow::Result<SeedSummary> 
             let mut s = SeedSummary::default();
             let mut area_ids = Vec::new();
             for c in &COMMUNES {
-                let id = match areas::find_current_by_code(conn, c.code).await? {
+                // Any area that ever had the code counts: a commune an admin retired stays retired.
+                let id = match areas::find_latest_by_code(conn, c.code).await? {
                     Some(a) => a.id,
                     None => {
                         s.areas += 1;
@@ -380,7 +393,7 @@ pub async fn apply(conn: &mut AsyncPgConnection) -> anyhow::Result<SeedSummary> 
             }
 
             // Rules refer to whatever rows carry the seed's codes now (an admin may have
-            // recreated one); a code that is gone is skipped rather than resurrected.
+            // recreated one under the same code).
             for (commune, area_id) in &area_ids {
                 for c in &CATEGORIES {
                     let (Some(category_id), Some(department_id)) = (

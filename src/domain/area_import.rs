@@ -17,7 +17,8 @@ pub struct AreaImport {
     pub name: String,
     pub full_name: Option<String>,
     pub name_en: Option<String>,
-    pub kind: AreaKind,
+    /// From the `kind` property or the full name; `None` when the file says neither.
+    pub kind: Option<AreaKind>,
     pub boundary: Boundary,
     /// When the area came into force; new areas default to the 2025 reorganisation date.
     pub valid_from: Option<NaiveDate>,
@@ -134,11 +135,8 @@ fn parse_feature(feature: &Value) -> Result<AreaImport, FeatureError> {
     let full_name = text("full_name", false)?;
     let name_en = text("name_en", false)?;
     let kind = match text("kind", false)? {
-        Some(k) => AreaKind::parse(&k).ok_or_else(|| err(c, format!("unknown kind {k:?}")))?,
-        None => full_name
-            .as_deref()
-            .and_then(AreaKind::from_full_name)
-            .unwrap_or(AreaKind::Commune),
+        Some(k) => Some(AreaKind::parse(&k).ok_or_else(|| err(c, format!("unknown kind {k:?}")))?),
+        None => full_name.as_deref().and_then(AreaKind::from_full_name),
     };
     let valid_from = match text("valid_from", false)? {
         Some(d) => Some(
@@ -182,7 +180,7 @@ mod tests {
         let areas = parse(json!({"type": "FeatureCollection", "features": [feature(json!("1"), "A"), feature(json!(2), "B")]})).unwrap();
         assert_eq!(areas.len(), 2);
         assert_eq!(areas[1].code.as_str(), "2");
-        assert_eq!(areas[0].kind, AreaKind::Ward);
+        assert_eq!(areas[0].kind, Some(AreaKind::Ward));
         assert_eq!(areas[0].full_name.as_deref(), Some("Phường A"));
     }
 

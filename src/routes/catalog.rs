@@ -206,14 +206,11 @@ pub async fn list_areas(
         return Ok(http_cache::respond(&req, GEOJSON, to_vec(&body)?));
     }
     let rows = db::areas::list(&mut conn, validity).await?;
-    let has_boundary: Vec<AreaResponse> = rows
+    let body: Vec<AreaResponse> = rows
         .into_iter()
-        .map(|a| {
-            let known = a.bbox().is_some();
-            AreaResponse::new(a, known)
-        })
+        .map(|(a, has_boundary)| AreaResponse::new(a, has_boundary))
         .collect();
-    Ok(http_cache::respond(&req, JSON, to_vec(&has_boundary)?))
+    Ok(http_cache::respond(&req, JSON, to_vec(&body)?))
 }
 
 fn area_bbox(feature: &Value) -> Option<Value> {

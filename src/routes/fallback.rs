@@ -37,6 +37,9 @@ impl RouteTable {
                             })
                             .map(|k| k.to_ascii_uppercase())
                             .collect();
+                        if m.iter().any(|x| x == "GET") {
+                            m.push("HEAD".into());
+                        }
                         m.sort();
                         m
                     })

@@ -15,12 +15,16 @@ pub fn respond(req: &HttpRequest, content_type: &'static str, body: Vec<u8>) -> 
     #[allow(deprecated)]
     let mut hasher = std::hash::SipHasher::new();
     body.hash(&mut hasher);
-    let etag = format!("\"{:016x}\"", hasher.finish());
+    // Weak: the same representation may travel gzip-compressed or not (RFC 9110 §8.8.1).
+    let etag = format!("W/\"{:016x}\"", hasher.finish());
+    // If-None-Match compares weakly: `W/"x"` and `"x"` match the same tag.
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(&etag);
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| v.split(',').any(|t| opaque(t) == ours || t.trim() == "*"));
     let mut builder = if matches {
         HttpResponse::NotModified()
     } else {

@@ -22,6 +22,57 @@ async fn unknown_routes_are_404_problems_carrying_the_request_id() {
     }
 }
 
+/// Sent raw: an HTTP client library would normalise these paths before sending them.
+#[tokio::test]
+async fn traversal_and_garbage_paths_are_404_not_500() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    for target in [
+        "/api/v1/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/api/v1/categories%00",
+        "/api/v1/%c0%ae%c0%ae/",
+        "/docs/../../../etc/passwd",
+        "/docs/%2e%2e/%2e%2e/Cargo.toml",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status_line = response.lines().next().unwrap_or_default();
+        assert!(status_line.contains(" 404 "), "{target}: {status_line}");
+        assert!(
+            !response.contains("root:") && !response.contains("[package]"),
+            "{target} leaked a file"
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_is_get_without_a_body() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .head(app.url("/api/v1/categories"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("etag"));
+    assert!(resp.bytes().await.unwrap().is_empty());
+    assert_eq!(
+        app.client
+            .head(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn wrong_methods_are_405_with_allow() {
     let app = spawn_app().await;
@@ -37,7 +88,7 @@ async fn wrong_methods_are_405_with_allow() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.headers()["allow"], "GET", "{method} {path}");
+        assert_eq!(resp.headers()["allow"], "GET, HEAD", "{method} {path}");
         assert_problem(resp, 405, "method_not_allowed").await;
     }
 }
@@ -155,4 +206,33 @@ async fn pool_exhaustion_is_a_prompt_503() {
         200,
         "the waiting request completes once the lock goes"
     );
+}
+
+/// A statement stuck behind a lock is cancelled by the server's own timeouts: the caller gets a
+/// prompt 503 and the connection goes back to the pool.
+#[tokio::test]
+async fn a_query_stuck_on_a_lock_is_cancelled_with_503() {
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let locker = db.client().await;
+    let app = spawn_app_with(db, &url, |s| {
+        s.database.statement_timeout_ms = 1_000;
+    })
+    .await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE categories IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let resp = app.get("/api/v1/categories").await;
+    assert_problem(resp, 503, "database_unavailable").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Other work is unaffected meanwhile.
+    assert_eq!(app.get("/api/v1/departments").await.status(), 200);
+    locker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(app.get("/api/v1/categories").await.status(), 200);
 }

@@ -40,3 +40,15 @@ async fn readyz_is_503_when_the_schema_is_behind_the_binary() {
     assert_problem(app.get("/readyz").await, 503, "migrations_pending").await;
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn readyz_is_503_not_500_when_the_migrations_table_is_gone() {
+    let app = spawn_app().await;
+    app.db
+        .client()
+        .await
+        .batch_execute("DROP TABLE __diesel_schema_migrations")
+        .await
+        .unwrap();
+    assert_problem(app.get("/readyz").await, 503, "migrations_pending").await;
+}

@@ -84,7 +84,17 @@ fn schema_fingerprint() -> String {
         }
     }
     walk(&manifest_dir().join("migrations"), &mut files);
-    files.push(manifest_dir().join("src/db/seed.rs"));
+    // The seed and what it depends on.
+    for f in [
+        "src/db/seed.rs",
+        "src/db/areas.rs",
+        "src/db/categories.rs",
+        "src/db/departments.rs",
+        "src/db/routing_rules.rs",
+        "src/domain/catalog.rs",
+    ] {
+        files.push(manifest_dir().join(f));
+    }
     files.sort();
     let mut h = DefaultHasher::new();
     for f in files {
