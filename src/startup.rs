@@ -57,6 +57,7 @@ impl Application {
         let address = listener.local_addr()?;
         tracing::info!(%address, port = address.port(), "listening");
 
+        crate::telemetry::metrics(); // install the recorder before the first request
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool,
@@ -84,9 +85,20 @@ impl Application {
                         lang: Lang::negotiate(req.headers()),
                         request_id: request_id.clone(),
                     };
+                    let method = req.method().to_string();
+                    let started = std::time::Instant::now();
                     let fut = srv.call(req);
                     async move {
                         let mut res = http_context::scope(ctx, fut).await?;
+                        crate::telemetry::record_request(
+                            &method,
+                            res.request()
+                                .match_pattern()
+                                .as_deref()
+                                .unwrap_or("unmatched"),
+                            res.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
                         if let Ok(value) = HeaderValue::from_str(&request_id) {
                             res.headers_mut()
                                 .insert(HeaderName::from_static("x-request-id"), value);

@@ -28,3 +28,43 @@ pub fn init(settings: &LogSettings) {
     // Already installed (tests start many servers in one process): keep the first.
     let _ = result;
 }
+
+/// The process-wide Prometheus recorder (installed once, however many servers a test process
+/// starts). `None` if another recorder was installed first.
+pub fn metrics() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ],
+                )
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Counts and times one HTTP request. `route` is the matched path template (bounded
+/// cardinality), never the raw path.
+pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("phananh_http_requests_total", &labels).increment(1);
+    metrics::histogram!(
+        "phananh_http_request_duration_seconds",
+        "method" => method.to_owned(),
+        "route" => route.to_owned()
+    )
+    .record(seconds);
+}

@@ -57,3 +57,23 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         migrations: crate::db::embedded_migration_versions().len(),
     }))
 }
+
+/// Prometheus metrics (text exposition format): request counts and latencies per route, and the
+/// database pool's state.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let status = state.pool.status();
+    ::metrics::gauge!("phananh_db_pool_connections").set(status.size as f64);
+    ::metrics::gauge!("phananh_db_pool_available").set(status.available as f64);
+    ::metrics::gauge!("phananh_db_pool_waiting").set(status.waiting as f64);
+    let body = crate::telemetry::metrics()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

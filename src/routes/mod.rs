@@ -15,6 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(catalog::list_categories)
         .service(catalog::list_areas)
         .service(catalog::list_departments);

@@ -52,3 +52,36 @@ async fn readyz_is_503_not_500_when_the_migrations_table_is_gone() {
         .unwrap();
     assert_problem(app.get("/readyz").await, 503, "migrations_pending").await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.get("/api/v1/departments?area=24943").await;
+    }
+    app.get("/no/such/path").await;
+    let resp = app.get("/metrics").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("phananh_http_requests_total")
+                && l.contains("route=\"/api/v1/departments\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no departments counter in:\n{text}"));
+    // Counters are per process and tests share one: at least our three.
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 3.0, "{line}");
+    assert!(text.contains("phananh_http_request_duration_seconds_bucket"));
+    assert!(text.contains("phananh_db_pool_connections"));
+    // Raw paths never become labels.
+    assert!(!text.contains("/no/such/path"));
+}
