@@ -67,7 +67,7 @@ pub async fn locate(
     }
 
     let local = &settings.database.local_url;
-    match probe_local(local).await {
+    let why_not_local = match probe_local(local).await {
         Ok(url) => {
             tracing::info!(url = %redact(local), "using the local PostgreSQL server");
             return Ok(DatabaseLocation {
@@ -76,11 +76,19 @@ pub async fn locate(
                 cluster: None,
             });
         }
-        Err(why) => {
-            tracing::info!(url = %redact(local), reason = %why, "no usable local PostgreSQL server")
-        }
-    }
-    let tried = format!("DATABASE_URL (unset) and {}", redact(local));
+        Err(why) => why,
+    };
+    // A server that answers but refuses us is worth a warning: the operator may have meant it.
+    tracing::warn!(
+        url = %redact(local),
+        reason = %format!("{why_not_local:#}"),
+        "no usable local PostgreSQL server"
+    );
+    let tried = format!(
+        "DATABASE_URL (unset) and {} ({:#})",
+        redact(local),
+        why_not_local
+    );
 
     if !settings.database.private_cluster {
         return Err(LocateError::NothingAvailable {

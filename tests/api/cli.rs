@@ -246,6 +246,10 @@ fn with_no_postgresql_at_all_it_says_what_to_do() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
+        stderr.contains("postgres://127.0.0.1:1/phananh ("),
+        "says why the local server was not used: {stderr}"
+    );
+    assert!(
         stderr.contains("no PostgreSQL database is available"),
         "{stderr}"
     );
