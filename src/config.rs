@@ -67,6 +67,7 @@ pub struct Settings {
     /// Base of links in emails and media URLs.
     pub public_url: String,
     pub database: DatabaseSettings,
+    pub auth: AuthSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub smtp: SmtpSettings,
@@ -92,6 +93,26 @@ pub struct DatabaseSettings {
     pub connect_timeout_ms: u64,
     /// Longest a request's SQL statement may run (lock waits get half, idle transactions twice).
     pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens (at least 32 bytes). Unset: a random key is generated once and
+    /// kept in `<data_dir>/jwt-secret`. Several processes must share one: set it explicitly.
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub password_reset_ttl_secs: u64,
+    /// Login attempts per client IP per minute (per process), then 429.
+    pub login_per_minute_per_ip: u32,
+    /// Registrations per client IP per hour (per process), then 429.
+    pub register_per_hour_per_ip: u32,
+    /// Consecutive wrong passwords before an account is locked for `lockout_secs`.
+    pub lockout_after_failures: u32,
+    pub lockout_secs: u64,
+    /// Password hashes computed at once (each takes ~19 MiB and one core for a few tens of ms).
+    pub hash_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +180,17 @@ impl Default for Settings {
                 acquire_timeout_ms: 3_000,
                 connect_timeout_ms: 3_000,
                 statement_timeout_ms: 30_000,
+            },
+            auth: AuthSettings {
+                jwt_secret: None,
+                access_token_ttl_secs: 900,
+                refresh_token_ttl_days: 30,
+                password_reset_ttl_secs: 1800,
+                login_per_minute_per_ip: 30,
+                register_per_hour_per_ip: 30,
+                lockout_after_failures: 5,
+                lockout_secs: 300,
+                hash_concurrency: 4,
             },
             http: HttpSettings {
                 workers: None,
@@ -260,6 +292,21 @@ impl Settings {
                 "database.statement_timeout_ms must be at least 100".into(),
             ));
         }
+        if let Some(secret) = &self.auth.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError(
+                "auth.jwt_secret must be at least 32 bytes".into(),
+            ));
+        }
+        if self.auth.hash_concurrency == 0
+            || self.auth.login_per_minute_per_ip == 0
+            || self.auth.register_per_hour_per_ip == 0
+        {
+            return Err(ConfigError(
+                "auth.hash_concurrency and the auth rate limits must be at least 1".into(),
+            ));
+        }
         if self.http.json_limit_bytes < 1024 {
             return Err(ConfigError(
                 "http.json_limit_bytes must be at least 1024".into(),
@@ -276,7 +323,7 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 6] = ["database", "http", "log", "smtp", "fcm", "ioc"];
+const SECTIONS: [&str; 7] = ["database", "auth", "http", "log", "smtp", "fcm", "ioc"];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.
 fn setting_path(var: &str) -> Option<String> {

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     MalformedJson,
     /// 400: a query-string parameter is missing, unknown or malformed.
     InvalidQuery,
+    /// 400: the request cannot be acted on as sent (see the specific code).
+    BadRequest,
     /// 401: no valid credentials.
     Unauthorized,
     /// 403: authenticated, but not allowed.
@@ -51,7 +53,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            MalformedJson | InvalidQuery => StatusCode::BAD_REQUEST,
+            MalformedJson | InvalidQuery | BadRequest => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
@@ -71,6 +73,7 @@ impl ErrorCode {
         match self {
             MalformedJson => "malformed_json",
             InvalidQuery => "invalid_query",
+            BadRequest => "bad_request",
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
             NotFound => "not_found",
@@ -92,6 +95,7 @@ impl ErrorCode {
         let (vi, en) = match self {
             MalformedJson => ("Dữ liệu gửi lên không hợp lệ", "Malformed request body"),
             InvalidQuery => ("Tham số truy vấn không hợp lệ", "Invalid query parameters"),
+            BadRequest => ("Yêu cầu không hợp lệ", "Bad request"),
             Unauthorized => ("Chưa đăng nhập", "Authentication required"),
             Forbidden => ("Không có quyền", "Not allowed"),
             NotFound => ("Không tìm thấy", "Not found"),
@@ -258,6 +262,15 @@ impl ApiError {
     pub fn database_unavailable(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(ErrorCode::DatabaseUnavailable).with_cause(cause);
         e.0.retry_after_secs = Some(5);
+        e
+    }
+
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let mut e = Self::new(ErrorCode::TooManyRequests).with_detail(
+            "Bạn đã thử quá nhiều lần, vui lòng thử lại sau",
+            "Too many attempts; try again later",
+        );
+        e.0.retry_after_secs = Some(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX));
         e
     }
 

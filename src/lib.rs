@@ -1,5 +1,6 @@
 //! phananh: the backend of "Đơn Dương trực tuyến". See README.md for the map of this tree.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

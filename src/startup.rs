@@ -22,6 +22,9 @@ use crate::routes::{self, fallback::RouteTable};
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
+    pub tokens: crate::auth::tokens::TokenKeys,
+    pub hasher: crate::auth::password::PasswordHasher,
+    pub throttle: crate::auth::throttle::Throttle,
 }
 
 impl AppState {
@@ -61,6 +64,9 @@ impl Application {
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool,
+            tokens: crate::auth::tokens::TokenKeys::load(&settings.auth, &settings.data_dir)?,
+            hasher: crate::auth::password::PasswordHasher::new(settings.auth.hash_concurrency),
+            throttle: crate::auth::throttle::Throttle::new(&settings.auth),
             settings: settings.clone(),
         });
         let openapi = routes::openapi();

@@ -1,5 +1,6 @@
 //! The `phananh` command line: one binary, one subcommand per job.
 
+mod accounts;
 mod areas;
 
 use std::io::Write;
@@ -40,6 +41,47 @@ pub enum Command {
     },
     /// Print the OpenAPI document (what `openapi/openapi.json` must contain).
     Openapi,
+    /// Accounts (the first admin, staff).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys for machine clients (the IOC).
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Create {
+        /// citizen, staff, manager or admin
+        #[arg(long)]
+        role: String,
+        /// Department code (staff and managers), e.g. 24943-kinh-te
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Read the password from standard input (the only way: never on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it (once; only its hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +141,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 command: AreasCommand::Import { file },
             } => areas::import(&settings, &file).await,
             Command::Openapi => Ok(()),
+            Command::User {
+                command: UserCommand::Create { role, department, email, phone, full_name, .. },
+            } => {
+                accounts::create_user(&settings, accounts::UserSpec { role, department, email, phone, full_name }).await
+            }
+            Command::Apikey {
+                command: ApikeyCommand::Create { name },
+            } => accounts::create_api_key(&settings, &name).await,
         }
     })
 }

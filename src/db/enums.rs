@@ -7,6 +7,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 
 use super::schema::sql_types;
+use crate::domain::account::{DevicePlatform, OutboxKind, OutboxStatus, Role, UserStatus};
 use crate::domain::{AreaKind, DeadlineUnit, DepartmentKind, HolidayKind};
 
 macro_rules! pg_enum {
@@ -44,4 +45,19 @@ pg_enum!(DeadlineUnit => sql_types::DeadlineUnit {
 });
 pg_enum!(HolidayKind => sql_types::HolidayKind {
     DayOff = "day_off", WorkingDay = "working_day",
+});
+pg_enum!(Role => sql_types::UserRole {
+    Citizen = "citizen", Staff = "staff", Manager = "manager", Admin = "admin", Ioc = "ioc",
+});
+pg_enum!(UserStatus => sql_types::UserStatus {
+    Active = "active", Disabled = "disabled", Deleted = "deleted",
+});
+pg_enum!(DevicePlatform => sql_types::DevicePlatform {
+    Android = "android", Ios = "ios", Web = "web",
+});
+pg_enum!(OutboxKind => sql_types::OutboxKind {
+    Email = "email", Push = "push", IocSnapshot = "ioc_snapshot",
+});
+pg_enum!(OutboxStatus => sql_types::OutboxStatus {
+    Pending = "pending", Delivered = "delivered", Dead = "dead",
 });

@@ -1,14 +1,20 @@
 //! PostgreSQL: where it is ([`locate`]), the pool, migrations, and the queries of each table.
 
+pub mod api_keys;
 pub mod areas;
 pub mod categories;
 pub mod departments;
+pub mod devices;
 pub mod embedded;
 mod enums;
 pub mod locate;
+pub mod outbox;
+pub mod password_resets;
 pub mod routing_rules;
 pub mod schema;
 pub mod seed;
+pub mod sessions;
+pub mod users;
 
 use std::time::Duration;
 

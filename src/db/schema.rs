@@ -14,8 +14,44 @@ pub mod sql_types {
     pub struct DepartmentKind;
 
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "device_platform"))]
+    pub struct DevicePlatform;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
     #[diesel(postgres_type(name = "holiday_kind"))]
     pub struct HolidayKind;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "outbox_kind"))]
+    pub struct OutboxKind;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "outbox_status"))]
+    pub struct OutboxStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "user_role"))]
+    pub struct UserRole;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "user_status"))]
+    pub struct UserStatus;
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::UserRole;
+
+    api_keys (id) {
+        id -> Uuid,
+        name -> Text,
+        key_hash -> Bytea,
+        prefix -> Text,
+        role -> UserRole,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
 }
 
 diesel::table! {
@@ -117,16 +153,112 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::DevicePlatform;
+
+    devices (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        fcm_token -> Text,
+        platform -> DevicePlatform,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::{OutboxKind, OutboxStatus};
+
+    outbox (id) {
+        id -> Uuid,
+        kind -> OutboxKind,
+        payload -> Jsonb,
+        status -> OutboxStatus,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        session_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::{UserRole, UserStatus};
+
+    users (id) {
+        id -> Uuid,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        full_name -> Text,
+        password_hash -> Nullable<Text>,
+        role -> UserRole,
+        department_id -> Nullable<Uuid>,
+        status -> UserStatus,
+        failed_logins -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(departments -> areas (area_id));
 diesel::joinable!(routing_rules -> areas (area_id));
 diesel::joinable!(routing_rules -> categories (category_id));
 diesel::joinable!(routing_rules -> departments (department_id));
+diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(password_resets -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(users -> departments (department_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
     areas,
     categories,
     departments,
     deployment_facts,
+    devices,
     holidays,
+    outbox,
+    password_resets,
+    refresh_tokens,
     routing_rules,
+    sessions,
+    users,
 );

@@ -1,9 +1,11 @@
 //! Pure domain logic, no I/O: checked value types (parse, don't validate), the catalog's closed
 //! sets, and commune boundaries.
 
+pub mod account;
 pub mod area_import;
 pub mod catalog;
 pub mod geometry;
+pub mod identity;
 
 pub use catalog::{
     AreaCode, AreaKind, CategoryCode, DeadlineUnit, DepartmentCode, DepartmentKind, HolidayKind,

@@ -2,10 +2,12 @@
 //! through [`configure`] with `.service(...)`, so the OpenAPI document and the router are built
 //! from the same list and cannot drift apart.
 
+pub mod auth;
 pub mod catalog;
 pub mod fallback;
 pub mod health;
 mod http_cache;
+pub mod me;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -18,7 +20,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::metrics)
         .service(catalog::list_categories)
         .service(catalog::list_areas)
-        .service(catalog::list_departments);
+        .service(catalog::list_departments)
+        .service(auth::register)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(auth::password_reset)
+        .service(auth::password_reset_confirm)
+        .service(me::get_me)
+        .service(me::patch_me)
+        .service(me::delete_me)
+        .service(me::add_device)
+        .service(me::remove_device);
 }
 
 #[derive(OpenApi)]
@@ -34,12 +47,39 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         license(name = "MIT OR Apache-2.0"),
     ),
     tags(
+        (name = "accounts", description = "Sign-up, sign-in, tokens, password reset, the caller's own profile and devices"),
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
-    components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode))
+    components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),
+    modifiers(&Security)
 )]
 struct ApiDoc;
+
+/// Declares how callers authenticate: a user's access token, or the IOC's API key.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+    }
+}
 
 /// The OpenAPI document of everything [`configure`] registers.
 pub fn openapi() -> utoipa::openapi::OpenApi {

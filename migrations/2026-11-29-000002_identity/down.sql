@@ -1,0 +1,12 @@
+DROP TABLE outbox;
+DROP TABLE api_keys;
+DROP TABLE devices;
+DROP TABLE password_resets;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TYPE outbox_status;
+DROP TYPE outbox_kind;
+DROP TYPE device_platform;
+DROP TYPE user_status;
+DROP TYPE user_role;

@@ -1,0 +1,191 @@
+//! `users`: accounts of residents, staff, managers, admins.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::schema::users;
+use crate::domain::account::{Role, UserStatus};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: Uuid,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub full_name: String,
+    pub password_hash: Option<String>,
+    pub role: Role,
+    pub department_id: Option<Uuid>,
+    pub status: UserStatus,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub full_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub role: Role,
+    pub department_id: Option<Uuid>,
+}
+
+/// Inserts; `Ok(None)` when the phone or email already belongs to an account.
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<Option<User>> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// By normalised phone or email.
+pub async fn find_by_login(
+    conn: &mut AsyncPgConnection,
+    phone: Option<&str>,
+    email: Option<&str>,
+) -> QueryResult<Option<User>> {
+    let mut q = users::table.select(User::as_select()).into_boxed();
+    match (phone, email) {
+        (Some(p), _) => q = q.filter(users::phone.eq(p.to_owned())),
+        (None, Some(e)) => q = q.filter(users::email.eq(e.to_owned())),
+        (None, None) => return Ok(None),
+    }
+    q.first(conn).await.optional()
+}
+
+pub async fn record_failed_login(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    lock_after: i32,
+    lock_for_secs: i64,
+) -> QueryResult<()> {
+    // One statement, so two concurrent failures both count.
+    diesel::sql_query(
+        "UPDATE users SET failed_logins = failed_logins + 1,
+                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) ELSE locked_until END
+          WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(lock_after)
+    .bind::<diesel::sql_types::Double, _>(lock_for_secs as f64)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A successful login clears the failure count (and stores an upgraded hash, if any).
+pub async fn record_successful_login(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    new_hash: Option<&str>,
+) -> QueryResult<()> {
+    let target = users::table.find(id);
+    match new_hash {
+        Some(h) => {
+            diesel::update(target)
+                .set((
+                    users::failed_logins.eq(0),
+                    users::locked_until.eq(None::<DateTime<Utc>>),
+                    users::password_hash.eq(h),
+                ))
+                .execute(conn)
+                .await?
+        }
+        None => {
+            diesel::update(target)
+                .set((
+                    users::failed_logins.eq(0),
+                    users::locked_until.eq(None::<DateTime<Utc>>),
+                ))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileChange<'a> {
+    pub full_name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+}
+
+/// `Ok(None)` when the new phone or email belongs to someone else.
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &ProfileChange<'_>,
+) -> QueryResult<Option<User>> {
+    let result = diesel::update(users::table.find(id))
+        .set(change)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await;
+    match result {
+        Ok(u) => Ok(Some(u)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: UserStatus,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::status.eq(status))
+        .execute(conn)
+        .await
+}
+
+/// Erases what identifies the person; the row (and later their reports) stays.
+pub async fn anonymise(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::phone.eq(None::<String>),
+            users::email.eq(None::<String>),
+            users::full_name.eq(""),
+            users::password_hash.eq(None::<String>),
+            users::status.eq(UserStatus::Deleted),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,219 @@
+//! The caller's own account: profile, deletion, push devices.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{UserResponse, account_exists, field_error};
+use crate::auth::{Accounts, Authenticated, AuthenticatedJson};
+use crate::db;
+use crate::domain::account::DevicePlatform;
+use crate::domain::identity::{Email, FullName, Phone};
+use crate::error::{ApiError, ErrorCode};
+use crate::startup::AppState;
+
+/// The caller's profile.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Profile", body = UserResponse),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/me")]
+pub async fn get_me(
+    user: Authenticated<Accounts>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    let me = db::users::find(&mut conn, user.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(me)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    pub full_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Changes name, phone or email (each optional).
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = ProfilePatch,
+    responses(
+        (status = 200, description = "Updated profile", body = UserResponse),
+        (status = 400, description = "Malformed JSON or unknown field", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`account_exists`: the phone or email belongs to another account", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (see `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/api/v1/me")]
+pub async fn patch_me(
+    request: AuthenticatedJson<Accounts, ProfilePatch>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let AuthenticatedJson { user, body, .. } = request;
+    let mut errors = Vec::new();
+    let name = body
+        .full_name
+        .as_deref()
+        .map(FullName::parse)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.push(field_error("full_name", &e));
+            None
+        });
+    let phone = body
+        .phone
+        .as_deref()
+        .map(Phone::parse)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.push(field_error("phone", &e));
+            None
+        });
+    let email = body
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.push(field_error("email", &e));
+            None
+        });
+    if !errors.is_empty() {
+        return Err(errors.into_iter().fold(
+            ApiError::new(ErrorCode::ValidationFailed),
+            ApiError::with_field,
+        ));
+    }
+    let change = db::users::ProfileChange {
+        full_name: name.as_ref().map(FullName::as_str),
+        phone: phone.as_ref().map(Phone::as_str),
+        email: email.as_ref().map(Email::as_str),
+    };
+    let mut conn = state.conn().await?;
+    let updated = if change.full_name.is_none() && change.phone.is_none() && change.email.is_none()
+    {
+        db::users::find(&mut conn, user.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?
+    } else {
+        db::users::update_profile(&mut conn, user.id, &change)
+            .await?
+            .ok_or_else(account_exists)?
+    };
+    Ok(HttpResponse::Ok().json(UserResponse::from(updated)))
+}
+
+/// Deletes the account: contact data and name are erased, sessions end, devices are forgotten.
+/// Reports stay, anonymised.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Account anonymised"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/api/v1/me")]
+pub async fn delete_me(
+    user: Authenticated<Accounts>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user.id;
+    let mut conn = state.conn().await?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        db::users::anonymise(conn, id).await?;
+        db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
+        db::devices::remove_all_of_user(conn, id).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct DeviceRequest {
+    /// The Firebase Cloud Messaging registration token of the app install.
+    pub fcm_token: String,
+    pub platform: DevicePlatform,
+}
+
+/// Registers this phone (or browser) for push notifications; re-registering is harmless.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = DeviceRequest,
+    responses(
+        (status = 201, description = "Registered", body = DeviceRequest),
+        (status = 400, description = "Malformed JSON or unknown platform", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or oversized token", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/me/devices")]
+pub async fn add_device(
+    request: AuthenticatedJson<Accounts, DeviceRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let AuthenticatedJson { user, body, .. } = request;
+    let token = body.fcm_token.trim();
+    if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::ValidationFailed).with_field(
+            crate::error::FieldError {
+                field: "fcm_token".into(),
+                code: "invalid_fcm_token",
+                message: crate::error::Text::new("Mã thiết bị không hợp lệ", "Invalid FCM token"),
+            },
+        ));
+    }
+    let mut conn = state.conn().await?;
+    db::devices::upsert(&mut conn, user.id, token, body.platform).await?;
+    Ok(HttpResponse::Created().json(DeviceRequest {
+        fcm_token: token.to_owned(),
+        platform: body.platform,
+    }))
+}
+
+/// Stops push notifications to this device.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("token" = String, Path, description = "The FCM token registered before")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a device of this account", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/api/v1/me/devices/{token}")]
+pub async fn remove_device(
+    user: Authenticated<Accounts>,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    if db::devices::remove(&mut conn, user.id, &token).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found())
+    }
+}

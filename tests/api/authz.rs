@@ -1,0 +1,154 @@
+//! The authorisation matrix: for every operation the server documents (and so registers — see
+//! openapi.rs), who may call it. An operation added without a decision here fails the test.
+
+use serde_json::{Value, json};
+
+use crate::accounts::{PASSWORD, post, register};
+use crate::helpers::{TestApp, spawn_app};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Only these roles; anonymous callers get 401 and other roles 403.
+    Roles(&'static [&'static str]),
+}
+
+const ACCOUNTS: &[&str] = &["citizen", "staff", "manager", "admin"];
+
+fn decision(method: &str, path: &str) -> Option<Access> {
+    use Access::*;
+    Some(match (method, path) {
+        ("GET", "/healthz" | "/readyz" | "/metrics") => Public,
+        ("GET", "/api/v1/categories" | "/api/v1/areas" | "/api/v1/departments") => Public,
+        ("POST", "/api/v1/auth/register" | "/api/v1/auth/login" | "/api/v1/auth/refresh") => Public,
+        ("POST", "/api/v1/auth/password-reset" | "/api/v1/auth/password-reset/confirm") => Public,
+        ("POST", "/api/v1/auth/logout") => Roles(ACCOUNTS),
+        ("GET" | "PATCH" | "DELETE", "/api/v1/me") => Roles(ACCOUNTS),
+        ("POST", "/api/v1/me/devices") => Roles(ACCOUNTS),
+        ("DELETE", "/api/v1/me/devices/{token}") => Roles(ACCOUNTS),
+        _ => return None,
+    })
+}
+
+/// Credentials for one role: a header name and value.
+async fn credentials(app: &TestApp, role: &str) -> Option<(&'static str, String)> {
+    if role == "anonymous" {
+        return None;
+    }
+    if role == "ioc" {
+        let key = "phk_matrix-test-key-for-the-ioc-0123456789";
+        let hash = phananh::auth::tokens::hash_token(key);
+        app.db
+            .client()
+            .await
+            .execute("INSERT INTO api_keys (id, name, key_hash, prefix) VALUES (gen_random_uuid(), 'ioc', $1, 'phk_matrix')", &[&hash])
+            .await
+            .unwrap();
+        return Some(("X-Api-Key", key.to_owned()));
+    }
+    let phone = format!("09{:08}", rand_digits());
+    let body = register(app, &phone).await;
+    if role != "citizen" {
+        let dept = if role == "admin" {
+            "NULL"
+        } else {
+            "(SELECT id FROM departments WHERE code = '24943-kinh-te')"
+        };
+        app.db
+            .client()
+            .await
+            .execute(
+                &format!("UPDATE users SET role = '{role}', department_id = {dept} WHERE id = $1"),
+                &[&uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    // Sign in again so the token carries the new role (the server reads it from the database anyway).
+    let login: Value = post(
+        app,
+        "/api/v1/auth/login",
+        json!({"login": phone, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    Some((
+        "Authorization",
+        format!("Bearer {}", login["access_token"].as_str().unwrap()),
+    ))
+}
+
+fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 100_000_000
+}
+
+#[tokio::test]
+async fn every_operation_has_a_decision_and_the_server_enforces_it() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut undecided = Vec::new();
+    let mut failures = Vec::new();
+    let roles = ["anonymous", "citizen", "staff", "manager", "admin", "ioc"];
+    let mut creds = Vec::new();
+    for role in roles {
+        creds.push((role, credentials(&app, role).await));
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let Some(access) = decision(&method, path) else {
+                undecided.push(format!("{method} {path}"));
+                continue;
+            };
+            let concrete = path
+                .replace("{token}", "some-token")
+                .replace("{id}", &uuid::Uuid::now_v7().to_string());
+            for (role, cred) in &creds {
+                // Destructive calls last would change who is signed in; DELETE /me is checked
+                // with a throwaway account instead.
+                let cred = if method == "DELETE"
+                    && path == "/api/v1/me"
+                    && *role != "anonymous"
+                    && *role != "ioc"
+                {
+                    credentials(&app, role).await
+                } else {
+                    cred.clone()
+                };
+                let mut req = app
+                    .client
+                    .request(method.parse().unwrap(), app.url(&concrete));
+                if method != "GET" && method != "DELETE" {
+                    req = req.json(&json!({}));
+                }
+                if let Some((name, value)) = &cred {
+                    req = req.header(*name, value);
+                }
+                let status = req.send().await.unwrap().status().as_u16();
+                let ok = match access {
+                    Access::Public => status != 401 && status != 403,
+                    Access::Roles(allowed) if allowed.contains(role) => {
+                        status != 401 && status != 403
+                    }
+                    Access::Roles(_) if *role == "anonymous" => status == 401,
+                    Access::Roles(_) => status == 403,
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{method} {path} as {role}: {status} (expected {access:?})"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        undecided.is_empty(),
+        "operations without an access decision in tests/api/authz.rs: {undecided:?}"
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
