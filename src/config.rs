@@ -103,6 +103,8 @@ pub struct AuthSettings {
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
+    /// A session ends this long after sign-in, however often it is refreshed.
+    pub session_max_days: u64,
     pub password_reset_ttl_secs: u64,
     /// Login attempts per client IP per minute (per process), then 429.
     pub login_per_minute_per_ip: u32,
@@ -185,6 +187,7 @@ impl Default for Settings {
                 jwt_secret: None,
                 access_token_ttl_secs: 900,
                 refresh_token_ttl_days: 30,
+                session_max_days: 180,
                 password_reset_ttl_secs: 1800,
                 login_per_minute_per_ip: 30,
                 register_per_hour_per_ip: 30,

@@ -355,6 +355,13 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(K::Unknown, info) if is_connection_failure(info.message()) => {
                 ApiError::database_unavailable(err)
             }
+            // Text PostgreSQL cannot store (a NUL byte): the client's input, not our bug.
+            E::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                ApiError::new(ErrorCode::BadRequest).with_detail(
+                    "Dữ liệu chứa ký tự không hợp lệ",
+                    "The request contains characters that cannot be stored",
+                )
+            }
             _ => ApiError::internal(err),
         }
     }

@@ -4,6 +4,7 @@ DROP TABLE devices;
 DROP TABLE password_resets;
 DROP TABLE refresh_tokens;
 DROP TABLE sessions;
+DROP TABLE login_attempts;
 DROP TABLE users;
 DROP TYPE outbox_status;
 DROP TYPE outbox_kind;

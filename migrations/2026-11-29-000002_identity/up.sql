@@ -16,8 +16,6 @@ CREATE TABLE users (
     role            user_role NOT NULL DEFAULT 'citizen',
     department_id   uuid REFERENCES departments (id) ON DELETE RESTRICT,
     status          user_status NOT NULL DEFAULT 'active',
-    failed_logins   integer NOT NULL DEFAULT 0,
-    locked_until    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     -- a live account can be reached by phone or email; a deleted one keeps neither
@@ -28,6 +26,17 @@ CREATE TABLE users (
 CREATE INDEX users_department ON users (department_id) WHERE department_id IS NOT NULL;
 CREATE TRIGGER users_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
+-- Password-guessing brake, per login identifier (SHA-256 of the normalised phone or email),
+-- whether or not an account exists for it, so a lock-out reveals nothing about who has an
+-- account. Every attempt is counted *before* its password is checked, so parallel guesses cannot
+-- slip past the limit; a success deletes the row.
+CREATE TABLE login_attempts (
+    login_key     bytea PRIMARY KEY,
+    failures      integer NOT NULL DEFAULT 0,
+    window_start  timestamptz NOT NULL DEFAULT now(),
+    locked_until  timestamptz
+);
+
 -- A login on one device: a family of refresh tokens. Its id is the `sid` claim of every access
 -- token issued in it, so revoking the session stops those access tokens too.
 CREATE TABLE sessions (
@@ -35,6 +44,7 @@ CREATE TABLE sessions (
     user_id        uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at     timestamptz NOT NULL DEFAULT now(),
     last_used_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL,     -- absolute: refreshing never extends a session past it
     revoked_at     timestamptz,
     revoke_reason  text
 );

@@ -51,26 +51,34 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
+        // The permit travels into the blocking task: a cancelled request cannot free it early.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Closed)?;
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_now(&password)).await?
+        let password = normalise(password);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_now(&password)
+        })
+        .await?
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no account, so
     /// that an unknown login costs the same time as a wrong password.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Closed)?;
-        let password = password.to_owned();
+        let password = normalise(password);
         let stored = stored.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
             let Ok(parsed) = PasswordHash::new(&phc) else {
@@ -90,6 +98,13 @@ impl PasswordHasher {
         })
         .await?
     }
+}
+
+/// Unicode NFC: "núi" typed as `u` + combining acute (some keyboards) and as the precomposed `ú`
+/// (others) is the same password. Vietnamese text meets both forms.
+fn normalise(password: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    password.nfc().collect()
 }
 
 fn hash_now(password: &str) -> Result<String, HashError> {
@@ -158,6 +173,19 @@ mod tests {
         assert_eq!(
             h.verify("x", Some("not a phc string")).await.unwrap(),
             Verdict::Wrong
+        );
+    }
+
+    #[tokio::test]
+    async fn composed_and_decomposed_vietnamese_are_the_same_password() {
+        let h = PasswordHasher::new(1);
+        let composed = "n\u{00fa}i Langbiang";
+        let decomposed = "nu\u{0301}i Langbiang";
+        assert_ne!(composed, decomposed);
+        let hash = h.hash(composed).await.unwrap();
+        assert_eq!(
+            h.verify(decomposed, Some(&hash)).await.unwrap(),
+            Verdict::Right
         );
     }
 

@@ -1,6 +1,8 @@
 //! Per-client-IP rate limits for login and registration (GCRA via `governor`, in memory, per
 //! process: N processes allow N times the rate, which is fine for a brake on guessing; the
-//! per-account lock-out that really stops password guessing lives in the database).
+//! per-account lock-out that really stops password guessing lives in the database). The client
+//! address is the TCP peer: behind a reverse proxy every client shares the proxy's bucket, so
+//! raise the limits there (trusting `X-Forwarded-For` needs a trusted-proxy list, not built yet).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -35,8 +37,24 @@ impl Throttle {
     }
 }
 
+/// IPv6 clients usually hold a whole /64: key them by it, or one host has unlimited keys.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), ApiError> {
-    match limiter.check_key(&ip) {
+    // Forget addresses whose bucket is full again, now and then, so memory stays bounded.
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+    match limiter.check_key(&client_key(ip)) {
         Ok(()) => Ok(()),
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -44,5 +62,21 @@ fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), Ap
                 wait.max(Duration::from_secs(1)),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
     }
 }

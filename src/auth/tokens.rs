@@ -156,32 +156,40 @@ impl TokenKeys {
 fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .with_context(|| format!("{} is not a base64url key", path.display()))?;
-        anyhow::ensure!(
-            bytes.len() >= 32,
-            "{} holds a key shorter than 32 bytes",
-            path.display()
-        );
-        return Ok(bytes);
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(text.trim())
+                .with_context(|| format!("{} is not a base64url key", path.display()))?;
+            anyhow::ensure!(
+                bytes.len() >= 32,
+                "{} holds a key shorter than 32 bytes",
+                path.display()
+            );
+            return Ok(bytes);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut key = vec![0u8; 64];
     rand::rng().fill_bytes(&mut key);
-    // create_new: if another process won the race, use its key.
-    match std::fs::OpenOptions::new()
+    // Written whole to a private temporary file, then linked into place: another process sees
+    // either no key or a complete one, and if it linked first, its key is the one we use.
+    let temp = dir.join(format!(".jwt-secret.{}", Uuid::now_v7().simple()));
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(URL_SAFE_NO_PAD.encode(&key).as_bytes())?;
-            file.sync_all()?;
+        .open(&temp)
+        .with_context(|| format!("writing {}", temp.display()))?;
+    file.write_all(URL_SAFE_NO_PAD.encode(&key).as_bytes())?;
+    file.sync_all()?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated a JWT signing key");
             Ok(key)
         }

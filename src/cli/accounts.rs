@@ -123,3 +123,55 @@ pub async fn create_api_key(settings: &Settings, name: &str) -> anyhow::Result<(
     })
     .await
 }
+
+pub async fn disable_user(
+    settings: &Settings,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> anyhow::Result<()> {
+    let email = email
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e.message_en()))?;
+    let phone = phone
+        .map(Phone::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e.message_en()))?;
+    if email.is_none() == phone.is_none() {
+        bail!("give exactly one of --email or --phone");
+    }
+    with_database(settings, async |url| {
+        startup::prepare_database(url).await?;
+        let mut conn = db::connect(url).await?;
+        let user = db::users::find_by_login(
+            &mut conn,
+            phone.as_ref().map(Phone::as_str),
+            email.as_ref().map(Email::as_str),
+        )
+        .await?
+        .context("no such account")?;
+        let changed = db::users::disable(&mut conn, user.id).await?;
+        tracing::info!(user = %user.id, changed, "disabled user");
+        say(&format!(
+            "{} {}",
+            if changed {
+                "disabled"
+            } else {
+                "already not active:"
+            },
+            user.id
+        ))
+    })
+    .await
+}
+
+pub async fn revoke_api_keys(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    with_database(settings, async |url| {
+        startup::prepare_database(url).await?;
+        let mut conn = db::connect(url).await?;
+        let n = db::api_keys::revoke_by_name(&mut conn, name.trim()).await?;
+        tracing::info!(name, revoked = n, "revoked API keys");
+        say(&format!("revoked {n} key(s) named {name:?}"))
+    })
+    .await
+}

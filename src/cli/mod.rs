@@ -73,12 +73,24 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account; its sessions end at once.
+    Disable {
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ApikeyCommand {
     /// Create a key and print it (once; only its hash is kept).
     Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke every live key with this name.
+    Revoke {
         #[arg(long)]
         name: String,
     },
@@ -146,9 +158,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             } => {
                 accounts::create_user(&settings, accounts::UserSpec { role, department, email, phone, full_name }).await
             }
+            Command::User {
+                command: UserCommand::Disable { email, phone },
+            } => accounts::disable_user(&settings, email.as_deref(), phone.as_deref()).await,
             Command::Apikey {
                 command: ApikeyCommand::Create { name },
             } => accounts::create_api_key(&settings, &name).await,
+            Command::Apikey {
+                command: ApikeyCommand::Revoke { name },
+            } => accounts::revoke_api_keys(&settings, &name).await,
         }
     })
 }

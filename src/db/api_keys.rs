@@ -39,14 +39,13 @@ pub async fn authenticate(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryRes
     .optional()
 }
 
-pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+pub async fn revoke_by_name(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<usize> {
     diesel::update(
         api_keys::table
-            .find(id)
+            .filter(api_keys::name.eq(name))
             .filter(api_keys::revoked_at.is_null()),
     )
     .set(api_keys::revoked_at.eq(diesel::dsl::now))
     .execute(conn)
     .await
-    .map(|n| n > 0)
 }

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod embedded;
 mod enums;
 pub mod locate;
+pub mod login_attempts;
 pub mod outbox;
 pub mod password_resets;
 pub mod routing_rules;

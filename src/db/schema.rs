@@ -185,6 +185,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_attempts (login_key) {
+        login_key -> Bytea,
+        failures -> Int4,
+        window_start -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     password_resets (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -212,6 +221,7 @@ diesel::table! {
         user_id -> Uuid,
         created_at -> Timestamptz,
         last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
         revoke_reason -> Nullable<Text>,
     }
@@ -230,8 +240,6 @@ diesel::table! {
         role -> UserRole,
         department_id -> Nullable<Uuid>,
         status -> UserStatus,
-        failed_logins -> Int4,
-        locked_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -255,6 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployment_facts,
     devices,
     holidays,
+    login_attempts,
     outbox,
     password_resets,
     refresh_tokens,

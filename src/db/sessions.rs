@@ -7,10 +7,19 @@ use uuid::Uuid;
 
 use super::schema::{refresh_tokens, sessions};
 
-pub async fn create(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Uuid> {
+/// A session that ends at `expires_at` however often it is refreshed.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
     diesel::insert_into(sessions::table)
-        .values((sessions::id.eq(id), sessions::user_id.eq(user_id)))
+        .values((
+            sessions::id.eq(id),
+            sessions::user_id.eq(user_id),
+            sessions::expires_at.eq(expires_at),
+        ))
         .execute(conn)
         .await?;
     Ok(id)
@@ -42,13 +51,15 @@ pub enum Presented {
         session: Uuid,
         user: Uuid,
     },
-    /// Already used (or its session revoked): a replay. The session is now revoked.
+    /// Already used: a replay, so someone else has a copy. The session is now revoked.
     Reused,
+    /// Its session ended (logout, password reset, disabled account, absolute lifetime).
+    Ended,
     Expired,
     Unknown,
 }
 
-/// (token id, session, used at, expires at, user, session revoked at)
+/// (token id, session, used at, expires at, user, session revoked at, session expires at)
 type TokenRow = (
     Uuid,
     Uuid,
@@ -56,6 +67,7 @@ type TokenRow = (
     DateTime<Utc>,
     Uuid,
     Option<DateTime<Utc>>,
+    DateTime<Utc>,
 );
 
 /// Consumes a refresh token. Runs inside the caller's transaction; the row lock makes two
@@ -71,17 +83,28 @@ pub async fn consume(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryResult<P
             refresh_tokens::expires_at,
             sessions::user_id,
             sessions::revoked_at,
+            sessions::expires_at,
         ))
         .for_update()
         .first(conn)
         .await
         .optional()?;
-    let Some((id, session, used_at, expires_at, user, revoked_at)) = row else {
+    let Some((id, session, used_at, expires_at, user, revoked_at, session_expires_at)) = row else {
         return Ok(Presented::Unknown);
     };
-    if used_at.is_some() || revoked_at.is_some() {
+    if revoked_at.is_some() {
+        return Ok(if used_at.is_some() {
+            Presented::Reused
+        } else {
+            Presented::Ended
+        });
+    }
+    if used_at.is_some() {
         revoke(conn, session, "refresh token reused").await?;
         return Ok(Presented::Reused);
+    }
+    if session_expires_at <= Utc::now() {
+        return Ok(Presented::Ended);
     }
     if expires_at <= Utc::now() {
         return Ok(Presented::Expired);

@@ -19,8 +19,6 @@ pub struct User {
     pub role: Role,
     pub department_id: Option<Uuid>,
     pub status: UserStatus,
-    pub failed_logins: i32,
-    pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -72,64 +70,18 @@ pub async fn find_by_login(
     q.first(conn).await.optional()
 }
 
-pub async fn record_failed_login(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    lock_after: i32,
-    lock_for_secs: i64,
-) -> QueryResult<()> {
-    // One statement, so two concurrent failures both count.
-    diesel::sql_query(
-        "UPDATE users SET failed_logins = failed_logins + 1,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) ELSE locked_until END
-          WHERE id = $1",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(id)
-    .bind::<diesel::sql_types::Integer, _>(lock_after)
-    .bind::<diesel::sql_types::Double, _>(lock_for_secs as f64)
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// A successful login clears the failure count (and stores an upgraded hash, if any).
-pub async fn record_successful_login(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    new_hash: Option<&str>,
-) -> QueryResult<()> {
-    let target = users::table.find(id);
-    match new_hash {
-        Some(h) => {
-            diesel::update(target)
-                .set((
-                    users::failed_logins.eq(0),
-                    users::locked_until.eq(None::<DateTime<Utc>>),
-                    users::password_hash.eq(h),
-                ))
-                .execute(conn)
-                .await?
-        }
-        None => {
-            diesel::update(target)
-                .set((
-                    users::failed_logins.eq(0),
-                    users::locked_until.eq(None::<DateTime<Utc>>),
-                ))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
+/// Stores an upgraded hash after a successful login.
+pub async fn upgrade_hash(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(hash),
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<DateTime<Utc>>),
-        ))
+        .set(users::password_hash.eq(hash))
         .execute(conn)
         .await
         .map(|_| ())
@@ -164,15 +116,22 @@ pub async fn update_profile(
     }
 }
 
-pub async fn set_status(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    status: UserStatus,
-) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::status.eq(status))
+/// Disables an account and ends its sessions at once (one transaction).
+pub async fn disable(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let n = diesel::update(
+            users::table
+                .find(id)
+                .filter(users::status.eq(UserStatus::Active)),
+        )
+        .set(users::status.eq(UserStatus::Disabled))
         .execute(conn)
-        .await
+        .await?;
+        super::sessions::revoke_all_of_user(conn, id, "account disabled").await?;
+        Ok(n > 0)
+    })
+    .await
 }
 
 /// Erases what identifies the person; the row (and later their reports) stays.

@@ -78,9 +78,11 @@ async fn open_session(state: &AppState, user: User) -> Result<TokenResponse, Api
     let expires =
         Utc::now() + chrono::Duration::days(state.settings.auth.refresh_token_ttl_days as i64);
     let user_id = user.id;
+    let session_end =
+        Utc::now() + chrono::Duration::days(state.settings.auth.session_max_days as i64);
     let session = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let session = db::sessions::create(conn, user_id).await?;
+            let session = db::sessions::create(conn, user_id, session_end).await?;
             db::sessions::add_refresh_token(conn, session, &hash, expires).await?;
             Ok(session)
         })
@@ -253,7 +255,6 @@ fn invalid_credentials() -> ApiError {
         (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials` (the same for an unknown account)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`account_disabled`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address, or the account is locked for a while after repeated failures (`Retry-After`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -270,23 +271,39 @@ pub async fn login(
     } else {
         (Phone::parse(login).ok(), None)
     };
-    let user = {
-        let mut conn = state.conn().await?;
-        db::users::find_by_login(
-            &mut conn,
-            phone.as_ref().map(Phone::as_str),
-            email.as_ref().map(Email::as_str),
-        )
-        .await?
-    };
-    if let Some(u) = &user
-        && let Some(until) = u.locked_until
-        && until > Utc::now()
-    {
+    // The brake is keyed by what was typed (normalised), account or not: a lock-out says
+    // nothing about who has an account, and parallel guesses are counted before any is checked.
+    let key = hash_token(&format!(
+        "login:{}",
+        phone
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .or_else(|| email.as_ref().map(|e| e.as_str().to_owned()))
+            .unwrap_or_else(|| login.to_lowercase())
+    ));
+    let auth = &state.settings.auth;
+    let mut conn = state.conn().await?;
+    let attempt = db::login_attempts::begin(
+        &mut conn,
+        &key,
+        i32::try_from(auth.lockout_after_failures).unwrap_or(5),
+        auth.lockout_secs as f64,
+        auth.lockout_secs as f64,
+    )
+    .await?;
+    if let db::login_attempts::Attempt::Locked { until } = attempt {
         let wait = (until - Utc::now()).to_std().unwrap_or_default();
         return Err(ApiError::too_many_requests(wait));
     }
-    // Unknown accounts are checked against a dummy hash: same answer, same time.
+    let user = db::users::find_by_login(
+        &mut conn,
+        phone.as_ref().map(Phone::as_str),
+        email.as_ref().map(Email::as_str),
+    )
+    .await?
+    .filter(|u| u.status == UserStatus::Active);
+    drop(conn);
+    // Unknown (and disabled) accounts are checked against a dummy hash: same answer, same time.
     let verdict = state
         .hasher
         .verify(
@@ -295,30 +312,14 @@ pub async fn login(
         )
         .await
         .map_err(ApiError::internal)?;
-    let Some(user) = user else {
+    let (Some(user), Verdict::Right | Verdict::RightRehashed(_)) = (user, &verdict) else {
         return Err(invalid_credentials());
     };
     let mut conn = state.conn().await?;
-    let new_hash = match verdict {
-        Verdict::Wrong => {
-            db::users::record_failed_login(
-                &mut conn,
-                user.id,
-                i32::try_from(state.settings.auth.lockout_after_failures).unwrap_or(5),
-                i64::try_from(state.settings.auth.lockout_secs).unwrap_or(300),
-            )
-            .await?;
-            return Err(invalid_credentials());
-        }
-        Verdict::Right => None,
-        Verdict::RightRehashed(h) => Some(h),
-    };
-    if user.status != UserStatus::Active {
-        return Err(ApiError::new(ErrorCode::Forbidden)
-            .with_specific_code("account_disabled")
-            .with_detail("Tài khoản đã bị khóa", "This account is disabled"));
+    db::login_attempts::succeeded(&mut conn, &key).await?;
+    if let Verdict::RightRehashed(new_hash) = &verdict {
+        db::users::upgrade_hash(&mut conn, user.id, new_hash).await?;
     }
-    db::users::record_successful_login(&mut conn, user.id, new_hash.as_deref()).await?;
     drop(conn);
     let tokens = open_session(&state, user).await?;
     Ok(HttpResponse::Ok().json(tokens))
@@ -456,7 +457,10 @@ pub async fn password_reset(
     let Some(user) = db::users::find_by_login(&mut conn, None, Some(email.as_str())).await? else {
         return Ok(HttpResponse::Accepted().finish());
     };
-    if user.status != UserStatus::Active {
+    // At most one mail a minute per account: the endpoint is not an inbox-flooding tool.
+    if user.status != UserStatus::Active
+        || db::password_resets::created_since(&mut conn, user.id, 60.0).await?
+    {
         return Ok(HttpResponse::Accepted().finish());
     }
     let (token, hash) = new_opaque_token();
@@ -477,7 +481,6 @@ pub async fn password_reset(
              To reset your password, open this link within {minutes} minutes:\n{link}\n",
             name = user.full_name
         ),
-        "reset_token": token,
         "link": link,
     });
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -505,13 +508,24 @@ pub struct PasswordResetConfirm {
         (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new password is not acceptable (see `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/auth/password-reset/confirm")]
 pub async fn password_reset_confirm(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<PasswordResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
+    state.throttle.login(client_ip(&req))?;
+    let token_hash = hash_token(body.token.trim());
+    // A made-up token costs a lookup, never a password hash.
+    {
+        let mut conn = state.conn().await?;
+        if !db::password_resets::is_usable(&mut conn, &token_hash).await? {
+            return Err(invalid_reset_token());
+        }
+    }
     let password = NewPassword::parse(&body.new_password, &[]).map_err(|e| {
         ApiError::new(ErrorCode::ValidationFailed).with_field(field_error("new_password", &e))
     })?;
@@ -520,7 +534,6 @@ pub async fn password_reset_confirm(
         .hash(password.expose())
         .await
         .map_err(ApiError::internal)?;
-    let token_hash = hash_token(body.token.trim());
     let mut conn = state.conn().await?;
     let changed = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -533,12 +546,16 @@ pub async fn password_reset_confirm(
         })
         .await?;
     if !changed {
-        return Err(ApiError::new(ErrorCode::BadRequest)
-            .with_specific_code("invalid_reset_token")
-            .with_detail(
-                "Liên kết đặt lại mật khẩu không hợp lệ hoặc đã hết hạn",
-                "The reset token is unknown, used or expired",
-            ));
+        return Err(invalid_reset_token());
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+fn invalid_reset_token() -> ApiError {
+    ApiError::new(ErrorCode::BadRequest)
+        .with_specific_code("invalid_reset_token")
+        .with_detail(
+            "Liên kết đặt lại mật khẩu không hợp lệ hoặc đã hết hạn",
+            "The reset token is unknown, used or expired",
+        )
 }

@@ -39,8 +39,11 @@ pub async fn get_me(
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     pub full_name: Option<String>,
+    /// Changing phone or email needs `current_password`: a stolen access token must not be
+    /// enough to take the account over through password reset.
     pub phone: Option<String>,
     pub email: Option<String>,
+    pub current_password: Option<String>,
 }
 
 /// Changes name, phone or email (each optional).
@@ -54,7 +57,7 @@ pub struct ProfilePatch {
         (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key), or `wrong_password`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`account_exists`: the phone or email belongs to another account", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values (see `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
@@ -105,6 +108,40 @@ pub async fn patch_me(
         email: email.as_ref().map(Email::as_str),
     };
     let mut conn = state.conn().await?;
+    let current = db::users::find(&mut conn, user.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let login_changes = (change.phone.is_some() && change.phone != current.phone.as_deref())
+        || (change.email.is_some() && change.email != current.email.as_deref());
+    if login_changes {
+        drop(conn);
+        let Some(given) = body.current_password.as_deref() else {
+            return Err(ApiError::new(ErrorCode::ValidationFailed).with_field(
+                crate::error::FieldError {
+                    field: "current_password".into(),
+                    code: "current_password_required",
+                    message: crate::error::Text::new(
+                        "Cần mật khẩu hiện tại để đổi số điện thoại hoặc email",
+                        "The current password is required to change phone or email",
+                    ),
+                },
+            ));
+        };
+        let verdict = state
+            .hasher
+            .verify(given, current.password_hash.as_deref())
+            .await
+            .map_err(ApiError::internal)?;
+        if verdict == crate::auth::password::Verdict::Wrong {
+            return Err(ApiError::new(ErrorCode::Forbidden)
+                .with_specific_code("wrong_password")
+                .with_detail(
+                    "Mật khẩu hiện tại không đúng",
+                    "The current password is wrong",
+                ));
+        }
+        conn = state.conn().await?;
+    }
     let updated = if change.full_name.is_none() && change.phone.is_none() && change.email.is_none()
     {
         db::users::find(&mut conn, user.id)
@@ -140,6 +177,7 @@ pub async fn delete_me(
         db::users::anonymise(conn, id).await?;
         db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
         db::devices::remove_all_of_user(conn, id).await?;
+        db::password_resets::delete_all_of_user(conn, id).await?;
         Ok(())
     })
     .await?;
@@ -210,6 +248,10 @@ pub async fn remove_device(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // A token we would never have stored (control characters, oversized) names nothing here.
+    if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_control) {
+        return Err(ApiError::not_found());
+    }
     let mut conn = state.conn().await?;
     if db::devices::remove(&mut conn, user.id, &token).await? {
         Ok(HttpResponse::NoContent().finish())
