@@ -14,8 +14,9 @@ PORT=${PORT:-18181}
 cargo build --release -q
 psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 base=${ADMIN%/*}
-DATABASE_URL="$base/$DB" PHANANH_LISTEN="127.0.0.1:$PORT" PHANANH_LOG__FILTER=warn \
+DATABASE_URL="$base/$DB" PHANANH_LISTEN="127.0.0.1:$PORT" PHANANH_LOG__FILTER=error \
   PHANANH_DATA_DIR="$(mktemp -d)" PHANANH_AUTH__LOGIN_PER_MINUTE_PER_IP=100000000 \
+  PHANANH_AUTH__LOCKOUT_AFTER_FAILURES=100000 \
   ./target/release/phananh serve &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT

@@ -275,3 +275,60 @@ impl<R: RoleSet + 'static, T: serde::de::DeserializeOwned + 'static> FromRequest
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role, department: Option<Uuid>) -> AuthUser {
+        AuthUser {
+            id: Uuid::now_v7(),
+            role,
+            department,
+            credential: Credential::AccessToken {
+                session: Uuid::now_v7(),
+            },
+        }
+    }
+
+    #[test]
+    fn department_scope_follows_role() {
+        let d = Uuid::now_v7();
+        assert_eq!(
+            user(Role::Admin, None).department_scope(),
+            DepartmentScope::All
+        );
+        assert_eq!(
+            user(Role::Staff, Some(d)).department_scope(),
+            DepartmentScope::Only(d)
+        );
+        assert_eq!(
+            user(Role::Manager, Some(d)).department_scope(),
+            DepartmentScope::Only(d)
+        );
+        assert_eq!(
+            user(Role::Citizen, None).department_scope(),
+            DepartmentScope::None
+        );
+        assert_eq!(
+            user(Role::Ioc, None).department_scope(),
+            DepartmentScope::None
+        );
+        // A staff row without a department (impossible by schema) sees nothing, not everything.
+        assert_eq!(
+            user(Role::Staff, None).department_scope(),
+            DepartmentScope::None
+        );
+    }
+
+    #[test]
+    fn role_sets_say_who_may_call() {
+        assert!(Accounts::ROLES.contains(&Role::Citizen) && !Accounts::ROLES.contains(&Role::Ioc));
+        assert!(
+            StatsReaders::ROLES.contains(&Role::Ioc) && !StatsReaders::ROLES.contains(&Role::Staff)
+        );
+        assert_eq!(Admins::ROLES, &[Role::Admin]);
+        assert!(!Managers::ROLES.contains(&Role::Staff));
+        assert!(!StaffRoles::ROLES.contains(&Role::Citizen));
+    }
+}
