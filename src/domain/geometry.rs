@@ -143,6 +143,19 @@ impl Boundary {
         }
     }
 
+    /// A point guaranteed to lie inside (unlike the centroid of a crescent-shaped commune).
+    pub fn interior_point(&self) -> Coordinates {
+        use geo::InteriorPoint;
+        let p = self
+            .0
+            .interior_point()
+            .unwrap_or_else(|| geo::Point::new(0.0, 0.0));
+        Coordinates {
+            lat: p.y(),
+            lon: p.x(),
+        }
+    }
+
     pub fn contains(&self, at: Coordinates) -> bool {
         self.0.contains(&geo::Point::new(at.lon, at.lat))
     }

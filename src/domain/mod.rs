@@ -3,9 +3,11 @@
 
 pub mod account;
 pub mod area_import;
+pub mod calendar;
 pub mod catalog;
 pub mod geometry;
 pub mod identity;
+pub mod routing;
 
 pub use catalog::{
     AreaCode, AreaKind, CategoryCode, DeadlineUnit, DepartmentCode, DepartmentKind, HolidayKind,
