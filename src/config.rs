@@ -126,6 +126,9 @@ pub struct HttpSettings {
     pub json_limit_bytes: usize,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub shutdown_timeout_secs: u64,
+    /// Reverse proxies (CIDR blocks) whose `X-Forwarded-For` is believed when finding the client's
+    /// address for rate limits. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,8 +192,10 @@ impl Default for Settings {
                 refresh_token_ttl_days: 30,
                 session_max_days: 180,
                 password_reset_ttl_secs: 1800,
-                login_per_minute_per_ip: 30,
-                register_per_hour_per_ip: 30,
+                // Generous per address: Vietnamese mobile carriers put many subscribers behind
+                // one CGNAT address. The per-identifier lock-out is what stops guessing.
+                login_per_minute_per_ip: 120,
+                register_per_hour_per_ip: 300,
                 lockout_after_failures: 5,
                 lockout_secs: 300,
                 hash_concurrency: 4,
@@ -199,6 +204,7 @@ impl Default for Settings {
                 workers: None,
                 json_limit_bytes: 256 * 1024,
                 shutdown_timeout_secs: 30,
+                trusted_proxies: Vec::new(),
             },
             log: LogSettings {
                 format: LogFormat::Json,
@@ -345,6 +351,20 @@ fn setting_path(var: &str) -> Option<String> {
 /// same, but reads the process environment directly.)
 fn parse_env_value(value: &str) -> figment::value::Value {
     use figment::value::Value;
+    // A list, TOML-style: `[10.0.0.0/8, "192.168.0.0/16"]`.
+    if let Some(inner) = value
+        .trim()
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+    {
+        let items: Vec<Value> = inner
+            .split(',')
+            .map(|item| item.trim().trim_matches('"').to_owned())
+            .filter(|item| !item.is_empty())
+            .map(Value::from)
+            .collect();
+        return Value::from(items);
+    }
     // Only canonical forms: "00123" or "+5" stay text, so a secret like that survives intact.
     if let Ok(b) = value.parse::<bool>() {
         return Value::from(b);
@@ -434,6 +454,32 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:9");
         let ignored = Settings::ignored_variables(vars);
         assert_eq!(ignored.len(), 3, "{ignored:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_lists() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(s.http.trusted_proxies.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), env(&[])).unwrap();
+        assert_eq!(s.http.trusted_proxies.len(), 2);
+        let from_env = Settings::load_from(
+            None,
+            env(&[(
+                "PHANANH_HTTP__TRUSTED_PROXIES",
+                "[10.0.0.0/8, \"172.16.0.0/12\"]",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(from_env.http.trusted_proxies.len(), 2);
+        std::fs::write(&file, "[http]\ntrusted_proxies = [\"not a net\"]\n").unwrap();
+        assert!(Settings::load_from(Some(&file), env(&[])).is_err());
     }
 
     #[test]

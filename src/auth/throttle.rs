@@ -1,8 +1,8 @@
 //! Per-client-IP rate limits for login and registration (GCRA via `governor`, in memory, per
 //! process: N processes allow N times the rate, which is fine for a brake on guessing; the
 //! per-account lock-out that really stops password guessing lives in the database). The client
-//! address is the TCP peer: behind a reverse proxy every client shares the proxy's bucket, so
-//! raise the limits there (trusting `X-Forwarded-For` needs a trusted-proxy list, not built yet).
+//! address is the TCP peer, or, behind proxies listed in `http.trusted_proxies`, the address they
+//! report in `X-Forwarded-For`.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -37,6 +37,29 @@ impl Throttle {
     }
 }
 
+/// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy; the first untrusted
+/// hop is the client. Without trusted proxies, or from an untrusted peer, the header is ignored
+/// (anyone can write it).
+pub fn client_address(peer: IpAddr, forwarded_for: &str, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.split(',').rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// IPv6 clients usually hold a whole /64: key them by it, or one host has unlimited keys.
 fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -68,6 +91,42 @@ fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Through our proxy: the hop before it.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+        // A client forging the header in front of our proxy: the forged part is to the left.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "1.2.3.4, 198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+        // Two of our proxies in a row.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "198.51.100.7, 10.0.0.9", &proxies),
+            ip("198.51.100.7")
+        );
+        // Straight from the internet: the header is ignored.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), "1.2.3.4", &proxies),
+            ip("203.0.113.9")
+        );
+        // No proxies configured: ignored.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "1.2.3.4", &[]),
+            ip("10.0.0.5")
+        );
+        // Garbage stops the walk at the last good hop.
+        assert_eq!(
+            client_address(ip("10.0.0.5"), "nonsense", &proxies),
+            ip("10.0.0.5")
+        );
+    }
 
     #[test]
     fn ipv6_clients_are_keyed_by_their_64() {

@@ -65,10 +65,24 @@ pub(crate) fn field_error(field: &str, e: &IdentityError) -> FieldError {
     }
 }
 
+/// The client's address for rate limits: the TCP peer, or — when the peer is a trusted proxy —
+/// the rightmost address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub(crate) fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
+    let peer = req
+        .peer_addr()
         .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.http.trusted_proxies.clone())
+        .unwrap_or_default();
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    crate::auth::throttle::client_address(peer, &forwarded, &trusted)
 }
 
 /// Opens a session for `user` and issues its first pair of tokens.

@@ -1080,3 +1080,37 @@ async fn cli_bootstraps_an_admin_staff_and_an_ioc_key() {
     .await;
     let _ = Duration::from_secs(0);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let app = spawn_app_with(db, &url, |s| {
+        s.auth.login_per_minute_per_ip = 2;
+        s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let login_from = async |client: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"login": "0911111119", "password": "whatever pass"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(login_from("198.51.100.1").await, 401);
+    assert_eq!(login_from("198.51.100.1").await, 401);
+    assert_eq!(
+        login_from("198.51.100.1").await,
+        429,
+        "the third from one client is throttled"
+    );
+    assert_eq!(
+        login_from("198.51.100.2").await,
+        401,
+        "another client behind the same proxy is not"
+    );
+}
