@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod geometry;
 pub mod identity;
 pub mod routing;
+pub mod tracking_code;
 
 pub use catalog::{
     AreaCode, AreaKind, CategoryCode, DeadlineUnit, DepartmentCode, DepartmentKind, HolidayKind,
