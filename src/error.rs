@@ -47,6 +47,36 @@ pub enum ErrorCode {
     MigrationsPending,
     /// 500: a bug. The request id in the body lets an operator find it in the logs.
     InternalError,
+    /// 400: the password-reset token is unknown, used or expired.
+    InvalidResetToken,
+    /// 401: wrong login or password (the same for an unknown account).
+    InvalidCredentials,
+    /// 401: a used refresh token was presented again; its session is now revoked.
+    RefreshTokenReused,
+    /// 401: unknown or expired refresh token, or its session has ended.
+    InvalidRefreshToken,
+    /// 401: the access token's session has ended (logout, reuse, password reset, deleted account).
+    SessionRevoked,
+    /// 401: the account is disabled.
+    AccountDisabled,
+    /// 401: unknown or revoked `X-Api-Key`.
+    InvalidApiKey,
+    /// 401: the access token has expired; refresh it.
+    TokenExpired,
+    /// 401: the access token's signature does not verify.
+    TokenInvalidSignature,
+    /// 401: the access token was not issued by this server.
+    TokenInvalidIssuer,
+    /// 401: the access token is meant for another audience.
+    TokenInvalidAudience,
+    /// 401: the access token uses another algorithm (`alg: none` included).
+    TokenInvalidAlgorithm,
+    /// 401: the Authorization header is not `Bearer <JWT>`.
+    TokenMalformed,
+    /// 403: the current password given to confirm a change is wrong.
+    WrongPassword,
+    /// 409: the phone or email already has an account.
+    AccountExists,
 }
 
 impl ErrorCode {
@@ -65,6 +95,21 @@ impl ErrorCode {
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             DatabaseUnavailable | MigrationsPending => StatusCode::SERVICE_UNAVAILABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            InvalidResetToken => StatusCode::BAD_REQUEST,
+            InvalidCredentials => StatusCode::UNAUTHORIZED,
+            RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            SessionRevoked => StatusCode::UNAUTHORIZED,
+            AccountDisabled => StatusCode::UNAUTHORIZED,
+            InvalidApiKey => StatusCode::UNAUTHORIZED,
+            TokenExpired => StatusCode::UNAUTHORIZED,
+            TokenInvalidSignature => StatusCode::UNAUTHORIZED,
+            TokenInvalidIssuer => StatusCode::UNAUTHORIZED,
+            TokenInvalidAudience => StatusCode::UNAUTHORIZED,
+            TokenInvalidAlgorithm => StatusCode::UNAUTHORIZED,
+            TokenMalformed => StatusCode::UNAUTHORIZED,
+            WrongPassword => StatusCode::FORBIDDEN,
+            AccountExists => StatusCode::CONFLICT,
         }
     }
 
@@ -86,6 +131,21 @@ impl ErrorCode {
             DatabaseUnavailable => "database_unavailable",
             MigrationsPending => "migrations_pending",
             InternalError => "internal_error",
+            InvalidResetToken => "invalid_reset_token",
+            InvalidCredentials => "invalid_credentials",
+            RefreshTokenReused => "refresh_token_reused",
+            InvalidRefreshToken => "invalid_refresh_token",
+            SessionRevoked => "session_revoked",
+            AccountDisabled => "account_disabled",
+            InvalidApiKey => "invalid_api_key",
+            TokenExpired => "token_expired",
+            TokenInvalidSignature => "token_invalid_signature",
+            TokenInvalidIssuer => "token_invalid_issuer",
+            TokenInvalidAudience => "token_invalid_audience",
+            TokenInvalidAlgorithm => "token_invalid_algorithm",
+            TokenMalformed => "token_malformed",
+            WrongPassword => "wrong_password",
+            AccountExists => "account_exists",
         }
     }
 
@@ -114,6 +174,24 @@ impl ErrorCode {
                 "Database migrations pending",
             ),
             InternalError => ("Lỗi hệ thống", "Internal error"),
+            InvalidResetToken => (
+                "Liên kết đặt lại mật khẩu không hợp lệ",
+                "Invalid reset token",
+            ),
+            InvalidCredentials => ("Sai tài khoản hoặc mật khẩu", "Wrong login or password"),
+            RefreshTokenReused => ("Mã làm mới đã được dùng", "Refresh token reused"),
+            InvalidRefreshToken => ("Phiên đăng nhập không hợp lệ", "Invalid refresh token"),
+            SessionRevoked => ("Phiên đăng nhập đã kết thúc", "Session ended"),
+            AccountDisabled => ("Tài khoản đã bị khóa", "Account disabled"),
+            InvalidApiKey => ("Khóa API không hợp lệ", "Invalid API key"),
+            TokenExpired => ("Phiên đăng nhập đã hết hạn", "Access token expired"),
+            TokenInvalidSignature => ("Mã xác thực không hợp lệ", "Invalid token signature"),
+            TokenInvalidIssuer => ("Mã xác thực không hợp lệ", "Invalid token issuer"),
+            TokenInvalidAudience => ("Mã xác thực không hợp lệ", "Invalid token audience"),
+            TokenInvalidAlgorithm => ("Mã xác thực không hợp lệ", "Invalid token algorithm"),
+            TokenMalformed => ("Mã xác thực không hợp lệ", "Malformed token"),
+            WrongPassword => ("Mật khẩu hiện tại không đúng", "Wrong current password"),
+            AccountExists => ("Tài khoản đã tồn tại", "Account exists"),
         };
         Text::new(vi, en)
     }
@@ -164,8 +242,6 @@ pub struct ApiError(Box<Inner>);
 #[derive(Debug)]
 struct Inner {
     code: ErrorCode,
-    /// A more specific machine-readable code than the class above (e.g. `photo_too_large` for a 413).
-    specific_code: Option<&'static str>,
     detail: Option<Text>,
     errors: Vec<FieldError>,
     retry_after_secs: Option<u32>,
@@ -204,7 +280,6 @@ impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
         Self(Box::new(Inner {
             code,
-            specific_code: None,
             detail: None,
             errors: Vec::new(),
             retry_after_secs: None,
@@ -222,12 +297,6 @@ impl ApiError {
         self
     }
 
-    /// Replaces the generic code on the wire with a more specific one of the same class.
-    pub fn with_specific_code(mut self, code: &'static str) -> Self {
-        self.0.specific_code = Some(code);
-        self
-    }
-
     pub fn with_field(mut self, field: FieldError) -> Self {
         self.0.errors.push(field);
         self
@@ -239,7 +308,7 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &str {
-        self.0.specific_code.unwrap_or(self.0.code.as_str())
+        self.0.code.as_str()
     }
 
     pub fn not_found() -> Self {
@@ -415,21 +484,16 @@ mod tests {
 
     #[actix_web::test]
     async fn problem_has_rfc9457_members_and_field_errors() {
-        let err = ApiError::new(ErrorCode::ValidationFailed)
-            .with_specific_code("location_outside_jurisdiction")
-            .with_field(FieldError {
-                field: "location.lat".into(),
-                code: "out_of_range",
-                message: Text::new("Vĩ độ ngoài khoảng", "Latitude out of range"),
-            });
+        let err = ApiError::new(ErrorCode::ValidationFailed).with_field(FieldError {
+            field: "location.lat".into(),
+            code: "out_of_range",
+            message: Text::new("Vĩ độ ngoài khoảng", "Latitude out of range"),
+        });
         let (status, body, _) = body_json(err).await;
         assert_eq!(status, 422);
         assert_eq!(body["status"], 422);
-        assert_eq!(body["code"], "location_outside_jurisdiction");
-        assert_eq!(
-            body["type"],
-            "urn:phananh:problem:location_outside_jurisdiction"
-        );
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["type"], "urn:phananh:problem:validation_failed");
         assert_eq!(body["errors"][0]["field"], "location.lat");
         // Vietnamese is the default language.
         assert_eq!(body["errors"][0]["message"], "Vĩ độ ngoài khoảng");

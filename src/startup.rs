@@ -209,14 +209,47 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                     "Nội dung phải là application/json",
                     "The body must be application/json",
                 ),
-                E::Deserialize(e) => ApiError::new(ErrorCode::MalformedJson).with_detail(
-                    format!("JSON không hợp lệ: {e}"),
-                    format!("Invalid JSON: {e}"),
-                ),
+                E::Deserialize(e) => {
+                    let (vi, en) = describe_json_error(e);
+                    ApiError::new(ErrorCode::MalformedJson).with_detail(vi, en)
+                }
                 _ => ApiError::new(ErrorCode::MalformedJson),
             };
             api.into()
         })
+}
+
+/// Where and roughly why a body failed to parse, without echoing the value (it may be a
+/// password) or naming our Rust types.
+fn describe_json_error(e: &serde_json::Error) -> (String, String) {
+    use serde_json::error::Category;
+    let at = format!("line {} column {}", e.line(), e.column());
+    let text = e.to_string();
+    // "missing field `x`" / "unknown field `x`" name a field of the contract: worth saying.
+    let field = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .find(|p| text.starts_with(**p))
+        .and_then(|_| text.split('`').nth(1))
+        .map(str::to_owned);
+    match (e.classify(), field) {
+        (_, Some(f)) if text.starts_with("missing") => (
+            format!("Thiếu trường `{f}`"),
+            format!("Missing field `{f}`"),
+        ),
+        (_, Some(f)) => (
+            format!("Trường `{f}` không được chấp nhận ({at})"),
+            format!("Field `{f}` is not accepted here ({at})"),
+        ),
+        (Category::Data, None) => (
+            format!("Giá trị sai kiểu hoặc không hợp lệ ({at})"),
+            format!("A value has the wrong type or is not allowed ({at})"),
+        ),
+        (Category::Eof, None) => ("JSON bị cắt cụt".into(), "The JSON ends too early".into()),
+        _ => (
+            format!("JSON không hợp lệ ({at})"),
+            format!("Not valid JSON ({at})"),
+        ),
+    }
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -312,6 +345,23 @@ mod tests {
         }
         let (status, _, _) = call(post(b"{\"lat\": 11.7}", "application/json")).await;
         assert_eq!(status, 200);
+    }
+
+    #[actix_web::test]
+    async fn parse_errors_never_echo_values_or_type_names() {
+        let (status, problem, _) =
+            call(post(b"{\"lat\": \"hunter2-secret\"}", "application/json")).await;
+        assert_eq!(status, 400);
+        let text = problem.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("struct") && !text.contains("Body"),
+            "{text}"
+        );
+        let (_, problem, _) = call(post(b"{}", "application/json")).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("`lat`"),
+            "{problem}"
+        );
     }
 
     #[actix_web::test]

@@ -55,6 +55,12 @@ pub fn metrics() -> Option<&'static metrics_exporter_prometheus::PrometheusHandl
 /// Counts and times one HTTP request. `route` is the matched path template (bounded
 /// cardinality), never the raw path.
 pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
+    // Any token is a valid HTTP method: only the standard ones become labels, or anyone could
+    // grow the metrics without bound.
+    let method = match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    };
     let labels = [
         ("method", method.to_owned()),
         ("route", route.to_owned()),

@@ -66,10 +66,8 @@ impl AuthUser {
     }
 }
 
-fn unauthorized(code: &'static str, vi: &'static str, en: &'static str) -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized)
-        .with_specific_code(code)
-        .with_detail(vi, en)
+fn unauthorized(code: ErrorCode, vi: &'static str, en: &'static str) -> ApiError {
+    ApiError::new(code).with_detail(vi, en)
 }
 
 impl FromRequest for AuthUser {
@@ -107,7 +105,7 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
                 credential: Credential::ApiKey,
             }),
             None => Err(unauthorized(
-                "invalid_api_key",
+                ErrorCode::InvalidApiKey,
                 "Khóa API không hợp lệ hoặc đã bị thu hồi",
                 "Unknown or revoked API key",
             )),
@@ -116,7 +114,7 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
 
     let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return Err(unauthorized(
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "Cần đăng nhập",
             "Sign in first: send Authorization: Bearer <access token>",
         ));
@@ -131,18 +129,16 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .map(str::trim)
         .ok_or_else(|| {
             unauthorized(
-                "token_malformed",
+                ErrorCode::TokenMalformed,
                 "Mã xác thực không hợp lệ",
                 "Authorization must be `Bearer <token>`",
             )
         })?;
     let claims = state.tokens.verify(token).map_err(|why| {
-        ApiError::new(ErrorCode::Unauthorized)
-            .with_specific_code(why.code())
-            .with_detail(
-                "Phiên đăng nhập không hợp lệ hoặc đã hết hạn, vui lòng đăng nhập lại",
-                "The access token is not valid; refresh it or sign in again",
-            )
+        ApiError::new(why.code()).with_detail(
+            "Phiên đăng nhập không hợp lệ hoặc đã hết hạn, vui lòng đăng nhập lại",
+            "The access token is not valid; refresh it or sign in again",
+        )
     })?;
 
     let mut conn = state.conn().await?;
@@ -168,13 +164,14 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
                 session: claims.sid,
             },
         }),
-        Some((UserStatus::Active, _, _, Some(_))) | None => Err(unauthorized(
-            "session_revoked",
+        // A deleted account's sessions are simply over; only a disabled one says so.
+        Some((UserStatus::Active | UserStatus::Deleted, _, _, _)) | None => Err(unauthorized(
+            ErrorCode::SessionRevoked,
             "Phiên đăng nhập đã kết thúc, vui lòng đăng nhập lại",
             "This session has ended; sign in again",
         )),
-        Some(_) => Err(unauthorized(
-            "account_disabled",
+        Some((UserStatus::Disabled, _, _, _)) => Err(unauthorized(
+            ErrorCode::AccountDisabled,
             "Tài khoản đã bị khóa",
             "This account is disabled",
         )),

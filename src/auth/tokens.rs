@@ -49,14 +49,15 @@ pub enum TokenRejection {
 }
 
 impl TokenRejection {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
         match self {
-            TokenRejection::Expired => "token_expired",
-            TokenRejection::BadSignature => "token_invalid_signature",
-            TokenRejection::WrongIssuer => "token_invalid_issuer",
-            TokenRejection::WrongAudience => "token_invalid_audience",
-            TokenRejection::WrongAlgorithm => "token_invalid_algorithm",
-            TokenRejection::Malformed => "token_malformed",
+            TokenRejection::Expired => ErrorCode::TokenExpired,
+            TokenRejection::BadSignature => ErrorCode::TokenInvalidSignature,
+            TokenRejection::WrongIssuer => ErrorCode::TokenInvalidIssuer,
+            TokenRejection::WrongAudience => ErrorCode::TokenInvalidAudience,
+            TokenRejection::WrongAlgorithm => ErrorCode::TokenInvalidAlgorithm,
+            TokenRejection::Malformed => ErrorCode::TokenMalformed,
         }
     }
 }

@@ -148,3 +148,12 @@ pub async fn anonymise(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()
         .await
         .map(|_| ())
 }
+
+pub async fn active_admins(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq(Role::Admin))
+        .filter(users::status.eq(UserStatus::Active))
+        .count()
+        .get_result(conn)
+        .await
+}

@@ -128,7 +128,10 @@ pub struct RegisterRequest {
     /// Vietnamese number in any usual spelling (`0912 345 678`, `+84912345678`).
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// 10–128 characters, not a common password, not the login itself.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub full_name: String,
 }
 
@@ -238,12 +241,10 @@ pub async fn register(
 }
 
 pub(crate) fn account_exists() -> ApiError {
-    ApiError::new(ErrorCode::Conflict)
-        .with_specific_code("account_exists")
-        .with_detail(
-            "Số điện thoại hoặc email này đã có tài khoản",
-            "This phone number or email already has an account",
-        )
+    ApiError::new(ErrorCode::AccountExists).with_detail(
+        "Số điện thoại hoặc email này đã có tài khoản",
+        "This phone number or email already has an account",
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -254,8 +255,7 @@ pub struct LoginRequest {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized)
-        .with_specific_code("invalid_credentials")
+    ApiError::new(ErrorCode::InvalidCredentials)
         .with_detail("Sai tài khoản hoặc mật khẩu", "Wrong login or password")
 }
 
@@ -391,18 +391,14 @@ pub async fn refresh(
         Ok((user, session)) => {
             Ok(HttpResponse::Ok().json(tokens_for(&state, user, session, next)?))
         }
-        Err(Presented::Reused) => Err(ApiError::new(ErrorCode::Unauthorized)
-            .with_specific_code("refresh_token_reused")
-            .with_detail(
-                "Mã làm mới đã được dùng; phiên đăng nhập đã bị thu hồi, vui lòng đăng nhập lại",
-                "This refresh token was already used; the session has been revoked, sign in again",
-            )),
-        Err(_) => Err(ApiError::new(ErrorCode::Unauthorized)
-            .with_specific_code("invalid_refresh_token")
-            .with_detail(
-                "Phiên đăng nhập không hợp lệ",
-                "Unknown or expired refresh token",
-            )),
+        Err(Presented::Reused) => Err(ApiError::new(ErrorCode::RefreshTokenReused).with_detail(
+            "Mã làm mới đã được dùng; phiên đăng nhập đã bị thu hồi, vui lòng đăng nhập lại",
+            "This refresh token was already used; the session has been revoked, sign in again",
+        )),
+        Err(_) => Err(ApiError::new(ErrorCode::InvalidRefreshToken).with_detail(
+            "Phiên đăng nhập không hợp lệ",
+            "Unknown or expired refresh token",
+        )),
     }
 }
 
@@ -509,6 +505,7 @@ pub async fn password_reset(
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordResetConfirm {
     pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
@@ -566,10 +563,8 @@ pub async fn password_reset_confirm(
 }
 
 fn invalid_reset_token() -> ApiError {
-    ApiError::new(ErrorCode::BadRequest)
-        .with_specific_code("invalid_reset_token")
-        .with_detail(
-            "Liên kết đặt lại mật khẩu không hợp lệ hoặc đã hết hạn",
-            "The reset token is unknown, used or expired",
-        )
+    ApiError::new(ErrorCode::InvalidResetToken).with_detail(
+        "Liên kết đặt lại mật khẩu không hợp lệ hoặc đã hết hạn",
+        "The reset token is unknown, used or expired",
+    )
 }

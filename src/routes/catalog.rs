@@ -73,15 +73,28 @@ pub async fn list_categories(
     Ok(http_cache::respond(&req, JSON, to_vec(&body)?))
 }
 
+/// Representation of `GET /areas` (documentation only: the handler reads the raw text so that an
+/// empty parameter means "absent").
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum AreasFormat {
+    Json,
+    Geojson,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AreasQuery {
     /// `json` (default) or `geojson` (an RFC 7946 FeatureCollection with boundaries; also chosen by
     /// `Accept: application/geo+json`).
+    #[param(value_type = Option<AreasFormat>)]
     pub format: Option<String>,
     /// Areas in force on this day (YYYY-MM-DD); default today in Asia/Ho_Chi_Minh.
+    #[param(value_type = Option<String>, format = Date)]
     pub valid_on: Option<String>,
     /// `true`: every area ever, including those replaced by a reorganisation.
+    #[param(value_type = Option<bool>)]
     pub all: Option<String>,
 }
 
@@ -222,6 +235,7 @@ fn area_bbox(feature: &Value) -> Option<Value> {
 #[into_params(parameter_in = Query)]
 pub struct DepartmentsQuery {
     /// Only the departments of this area (by code, e.g. `24943`).
+    #[param(pattern = "^[0-9A-Za-z_-]{0,32}$")]
     pub area: Option<String>,
 }
 

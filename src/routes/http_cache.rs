@@ -36,10 +36,7 @@ pub fn respond(req: &HttpRequest, content_type: &'static str, body: Vec<u8>) -> 
             header::CACHE_CONTROL,
             format!("public, max-age={MAX_AGE_SECS}"),
         ))
-        .insert_header((
-            header::VARY,
-            HeaderValue::from_static("Accept, Accept-Encoding"),
-        ));
+        .insert_header((header::VARY, HeaderValue::from_static("Accept")));
     if matches {
         builder.finish()
     } else {

@@ -133,12 +133,10 @@ pub async fn patch_me(
             .await
             .map_err(ApiError::internal)?;
         if verdict == crate::auth::password::Verdict::Wrong {
-            return Err(ApiError::new(ErrorCode::Forbidden)
-                .with_specific_code("wrong_password")
-                .with_detail(
-                    "Mật khẩu hiện tại không đúng",
-                    "The current password is wrong",
-                ));
+            return Err(ApiError::new(ErrorCode::WrongPassword).with_detail(
+                "Mật khẩu hiện tại không đúng",
+                "The current password is wrong",
+            ));
         }
         conn = state.conn().await?;
     }
@@ -161,7 +159,8 @@ pub async fn patch_me(
     tag = "accounts",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Account anonymised"),
+                (status = 204, description = "Account anonymised"),
+        (status = 409, description = "The last active admin cannot delete their account", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
@@ -173,6 +172,15 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, ApiError> {
     let id = user.id;
     let mut conn = state.conn().await?;
+    // The deployment must keep someone who can run it.
+    if user.role == crate::domain::account::Role::Admin
+        && db::users::active_admins(&mut conn).await? <= 1
+    {
+        return Err(ApiError::new(ErrorCode::Conflict).with_detail(
+            "Không thể xóa quản trị viên cuối cùng; hãy tạo quản trị viên khác trước",
+            "The last admin cannot delete their account; create another admin first",
+        ));
+    }
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         db::users::anonymise(conn, id).await?;
         db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
@@ -187,6 +195,7 @@ pub async fn delete_me(
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct DeviceRequest {
     /// The Firebase Cloud Messaging registration token of the app install.
+    #[schema(min_length = 1, max_length = 4096)]
     pub fcm_token: String,
     pub platform: DevicePlatform,
 }

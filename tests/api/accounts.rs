@@ -861,7 +861,12 @@ async fn profile_changes_devices_and_deletion() {
     assert_eq!(row.get::<_, String>(2), "");
     assert_eq!(row.get::<_, String>(3), "deleted");
     assert_eq!(row.get::<_, i64>(4), 0);
-    assert_eq!(get_with(&app, "/api/v1/me", access).await.status(), 401);
+    assert_problem(
+        get_with(&app, "/api/v1/me", access).await,
+        401,
+        "session_revoked",
+    )
+    .await;
     // The number is free again.
     register(&app, "0901234574").await;
 }
@@ -914,6 +919,15 @@ async fn cli_bootstraps_an_admin_staff_and_an_ioc_key() {
     .await
     .unwrap();
     assert_eq!(login["user"]["role"], "admin");
+    // The only admin cannot delete their account.
+    let resp = app
+        .client
+        .delete(app.url("/api/v1/me"))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 409, "conflict").await;
 
     let out = create(
         &[

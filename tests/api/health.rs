@@ -60,6 +60,16 @@ async fn metrics_count_requests_by_route_template() {
         app.get("/api/v1/departments?area=24943").await;
     }
     app.get("/no/such/path").await;
+    let odd = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"FOOBARMETHOD").unwrap(),
+            app.url("/healthz"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odd.status(), 405);
     let resp = app.get("/metrics").await;
     assert_eq!(resp.status(), 200);
     assert!(
@@ -82,6 +92,7 @@ async fn metrics_count_requests_by_route_template() {
     assert!(count >= 3.0, "{line}");
     assert!(text.contains("phananh_http_request_duration_seconds_bucket"));
     assert!(text.contains("phananh_db_pool_connections"));
-    // Raw paths never become labels.
+    // Raw paths and made-up methods never become labels.
     assert!(!text.contains("/no/such/path"));
+    assert!(!text.contains("FOOBARMETHOD") && text.contains("method=\"other\""));
 }
