@@ -244,3 +244,37 @@ pub async fn import(
     })
     .await
 }
+
+/// Every area with what routing needs, for [`crate::domain::routing::AreaIndex`]. A stored
+/// boundary that no longer parses (edited by hand in SQL) is logged and the area falls back to
+/// its centroid, rather than failing every report.
+pub async fn load_shapes(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<crate::domain::routing::AreaShape>> {
+    use crate::domain::Boundary;
+    let rows = list_with_boundaries(conn, Validity::All).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let boundary = row.boundary.as_ref().and_then(|g| match Boundary::from_geojson(g) {
+                Ok(b) => {
+                    let bbox = b.bbox();
+                    Some((b, bbox))
+                }
+                Err(e) => {
+                    tracing::warn!(area = %row.area.code, error = %e, "stored boundary does not parse; using the centroid");
+                    None
+                }
+            });
+            crate::domain::routing::AreaShape {
+                id: row.area.id,
+                code: row.area.code.clone(),
+                name: row.area.name.clone(),
+                valid_from: row.area.valid_from,
+                valid_to: row.area.valid_to,
+                centroid: row.area.centroid(),
+                boundary,
+            }
+        })
+        .collect())
+}

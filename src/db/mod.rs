@@ -7,6 +7,7 @@ pub mod departments;
 pub mod devices;
 pub mod embedded;
 mod enums;
+pub mod holidays;
 pub mod locate;
 pub mod login_attempts;
 pub mod outbox;

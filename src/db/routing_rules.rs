@@ -52,3 +52,15 @@ pub async fn insert_if_absent(
         .await?;
     Ok(n == 1)
 }
+
+impl From<&RoutingRule> for crate::domain::routing::Rule {
+    fn from(r: &RoutingRule) -> Self {
+        crate::domain::routing::Rule {
+            id: r.id,
+            category_id: r.category_id,
+            area_id: r.area_id,
+            department_id: r.department_id,
+            priority: r.priority,
+        }
+    }
+}
