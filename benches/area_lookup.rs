@@ -15,18 +15,11 @@ fn index() -> AreaIndex {
         "/../shared/data/boundaries/lam-dong-communes.geojson"
     );
     let areas = parse_feature_collection(&std::fs::read(path).expect("shared boundaries")).unwrap();
+    let since = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
     AreaIndex::new(
         areas
-            .into_iter()
-            .map(|a| AreaShape {
-                id: uuid::Uuid::now_v7(),
-                code: a.code.as_str().to_owned(),
-                name: a.name.clone(),
-                valid_from: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap(),
-                valid_to: None,
-                centroid: a.boundary.centroid(),
-                boundary: Some((a.boundary.clone(), a.boundary.bbox())),
-            })
+            .iter()
+            .map(|a| AreaShape::from_import(a, since))
             .collect(),
     )
 }

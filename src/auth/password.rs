@@ -50,35 +50,36 @@ impl PasswordHasher {
         }
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        // The permit travels into the blocking task: a cancelled request cannot free it early.
+    /// Runs `work` on the blocking pool under a permit. The permit travels into the blocking
+    /// task: a cancelled request cannot free it while the hash is still being computed.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError::Closed)?;
-        let password = normalise(password);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            hash_now(&password)
+            work()
         })
         .await?
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = normalise(password);
+        self.bounded(move || hash_now(&password)).await
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no account, so
     /// that an unknown login costs the same time as a wrong password.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Closed)?;
         let password = normalise(password);
         let stored = stored.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        self.bounded(move || {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
             let Ok(parsed) = PasswordHash::new(&phc) else {
@@ -96,7 +97,7 @@ impl PasswordHasher {
                 Ok(Verdict::RightRehashed(hash_now(&password)?))
             }
         })
-        .await?
+        .await
     }
 }
 

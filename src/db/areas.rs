@@ -256,25 +256,21 @@ pub async fn load_shapes(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let boundary = row.boundary.as_ref().and_then(|g| match Boundary::from_geojson(g) {
-                Ok(b) => {
-                    let bbox = b.bbox();
-                    Some((b, bbox))
-                }
-                Err(e) => {
-                    tracing::warn!(area = %row.area.code, error = %e, "stored boundary does not parse; using the centroid");
-                    None
-                }
+            let boundary = row.boundary.as_ref().and_then(|g| {
+                Boundary::from_geojson(g)
+                    .map_err(|e| {
+                        tracing::warn!(area = %row.area.code, error = %e, "stored boundary does not parse; using the centroid");
+                    })
+                    .ok()
             });
-            crate::domain::routing::AreaShape {
-                id: row.area.id,
-                code: row.area.code.clone(),
-                name: row.area.name.clone(),
-                valid_from: row.area.valid_from,
-                valid_to: row.area.valid_to,
-                centroid: row.area.centroid(),
+            crate::domain::routing::AreaShape::new(
+                row.area.id,
+                row.area.code.clone(),
+                row.area.name.clone(),
+                (row.area.valid_from, row.area.valid_to),
+                row.area.centroid(),
                 boundary,
-            }
+            )
         })
         .collect())
 }

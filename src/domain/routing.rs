@@ -22,6 +22,43 @@ pub struct AreaShape {
     pub boundary: Option<(Boundary, BoundingBox)>,
 }
 
+impl AreaShape {
+    /// The bounding box is derived from the boundary, so the two cannot disagree.
+    pub fn new(
+        id: Uuid,
+        code: String,
+        name: String,
+        valid: (NaiveDate, Option<NaiveDate>),
+        centroid: Coordinates,
+        boundary: Option<Boundary>,
+    ) -> Self {
+        AreaShape {
+            id,
+            code,
+            name,
+            valid_from: valid.0,
+            valid_to: valid.1,
+            centroid,
+            boundary: boundary.map(|b| {
+                let bbox = b.bbox();
+                (b, bbox)
+            }),
+        }
+    }
+
+    /// An area read from a GeoJSON import, in force since `valid_from` (tests and benchmarks).
+    pub fn from_import(area: &super::area_import::AreaImport, valid_from: NaiveDate) -> Self {
+        AreaShape::new(
+            Uuid::now_v7(),
+            area.code.as_str().to_owned(),
+            area.name.clone(),
+            (valid_from, None),
+            area.boundary.centroid(),
+            Some(area.boundary.clone()),
+        )
+    }
+}
+
 /// How a point was placed in an area.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placement {
@@ -156,18 +193,11 @@ mod tests {
         );
         let bytes = std::fs::read(path).expect("shared boundaries");
         let areas = parse_feature_collection(&bytes).unwrap();
+        let since = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
         AreaIndex::new(
             areas
-                .into_iter()
-                .map(|a| AreaShape {
-                    id: Uuid::now_v7(),
-                    code: a.code.as_str().to_owned(),
-                    name: a.name.clone(),
-                    valid_from: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap(),
-                    valid_to: None,
-                    centroid: a.boundary.centroid(),
-                    boundary: Some((a.boundary.clone(), a.boundary.bbox())),
-                })
+                .iter()
+                .map(|a| AreaShape::from_import(a, since))
                 .collect(),
         )
     }

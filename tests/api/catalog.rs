@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, phananh_command, shared_data, spawn_app};
+use crate::helpers::{assert_problem, import_areas, shared_data, spawn_app};
 
 #[tokio::test]
 async fn categories_are_the_eighteen_of_the_seed_with_deadlines() {
@@ -151,12 +151,7 @@ async fn geojson_before_and_after_importing_the_real_boundaries() {
     );
 
     let file = shared_data("boundaries/don-duong-communes.geojson");
-    let out = phananh_command(
-        &["areas", "import", file.to_str().unwrap()],
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .output()
-    .unwrap();
+    let out = import_areas(&file, &app.db.url);
     assert!(
         out.status.success(),
         "{}",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{TestDb, phananh_command, shared_data};
+use crate::helpers::{TestDb, import_areas, phananh_command, shared_data};
 
 async fn area_count(db: &TestDb) -> (i64, i64) {
     let row = db
@@ -24,14 +24,7 @@ async fn area_count(db: &TestDb) -> (i64, i64) {
 async fn importing_the_province_adds_its_communes_and_is_repeatable() {
     let db = TestDb::new().await;
     let file = shared_data("boundaries/lam-dong-communes.geojson");
-    let run = || {
-        phananh_command(
-            &["areas", "import", file.to_str().unwrap()],
-            &[("DATABASE_URL", &db.url)],
-        )
-        .output()
-        .unwrap()
-    };
+    let run = || import_areas(&file, &db.url);
     let out = run();
     assert!(
         out.status.success(),
@@ -99,12 +92,7 @@ async fn a_malformed_file_is_refused_and_changes_nothing() {
         (&not_fc, "not a GeoJSON FeatureCollection"),
         (&dir.path().join("missing.geojson"), "reading"),
     ] {
-        let out = phananh_command(
-            &["areas", "import", file.to_str().unwrap()],
-            &[("DATABASE_URL", &db.url)],
-        )
-        .output()
-        .unwrap();
+        let out = import_areas(file, &db.url);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success(),
@@ -134,12 +122,7 @@ async fn a_database_failure_mid_import_rolls_back_everything() {
         .await
         .unwrap();
     let file = shared_data("boundaries/don-duong-communes.geojson");
-    let out = phananh_command(
-        &["areas", "import", file.to_str().unwrap()],
-        &[("DATABASE_URL", &db.url)],
-    )
-    .output()
-    .unwrap();
+    let out = import_areas(&file, &db.url);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing changed"));
     assert_eq!(

@@ -447,3 +447,13 @@ pub fn phananh_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Com
     }
     cmd
 }
+
+/// Runs `phananh areas import FILE` against the database at `database_url`.
+pub fn import_areas(file: &Path, database_url: &str) -> std::process::Output {
+    phananh_command(
+        &["areas", "import", file.to_str().unwrap()],
+        &[("DATABASE_URL", database_url)],
+    )
+    .output()
+    .unwrap()
+}

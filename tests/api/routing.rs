@@ -6,18 +6,13 @@ use phananh::domain::calendar::vietnam;
 use phananh::domain::routing::{AreaIndex, Rule, choose_rule};
 use phananh::domain::{Boundary, DeadlineUnit};
 
-use crate::helpers::{TestDb, phananh_command, shared_data};
+use crate::helpers::{TestDb, import_areas, shared_data};
 
 #[tokio::test]
 async fn points_in_each_real_commune_route_to_that_communes_department() {
     let db = TestDb::new().await;
     let file = shared_data("boundaries/don-duong-communes.geojson");
-    let out = phananh_command(
-        &["areas", "import", file.to_str().unwrap()],
-        &[("DATABASE_URL", &db.url)],
-    )
-    .output()
-    .unwrap();
+    let out = import_areas(&file, &db.url);
     assert!(
         out.status.success(),
         "{}",
