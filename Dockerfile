@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Build: the release binary. Runtime: Debian slim with only CA certificates and the binary.
 FROM rust:1.95-bookworm AS build
+# nasm: mozjpeg builds its SIMD decoder with it (photo decoding ~1.5x faster).
+RUN apt-get update && apt-get install -y --no-install-recommends nasm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src

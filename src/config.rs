@@ -73,6 +73,8 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub fcm: FcmSettings,
     pub ioc: IocSettings,
+    pub media: MediaSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +172,58 @@ pub struct IocSettings {
     pub push_interval_secs: u64,
 }
 
+/// Where photos are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaStore {
+    /// A directory (`local_dir`, default `<data_dir>/media`).
+    Local,
+    /// An S3-compatible bucket (AWS, MinIO, Ceph): `s3_*` settings.
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    pub store: MediaStore,
+    /// Local store directory; unset: `<data_dir>/media`.
+    pub local_dir: Option<PathBuf>,
+    pub s3_bucket: Option<String>,
+    /// e.g. `http://127.0.0.1:9000` for MinIO; unset: AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// Plain-HTTP endpoints (a local MinIO or test server).
+    pub s3_allow_http: bool,
+    /// Largest upload accepted, in bytes (api.md: 15 MB).
+    pub max_upload_bytes: u64,
+    /// Largest image accepted, in pixels (api.md: 40 megapixels).
+    pub max_pixels: u64,
+    /// Photos decoded at once. Each may take a few hundred MB at 40 MP, so this bounds memory
+    /// however many uploads arrive together. Unset: the number of cores.
+    pub decode_concurrency: Option<usize>,
+    /// Uploads not attached to a report within this long are deleted.
+    pub unattached_ttl_hours: u64,
+    /// How often the sweeper looks for expired and half-written photos.
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Areas without a boundary match a report within this distance of their centroid.
+    pub centroid_max_distance_m: f64,
+    /// Open reports of the same category this close are offered as possible duplicates...
+    pub duplicate_radius_m: f64,
+    /// ...if they were submitted within this many days.
+    pub duplicate_days: u32,
+    /// Photos per report.
+    pub max_media: usize,
+    /// Version of the consent text residents accept; recorded with each report.
+    pub consent_version: String,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -222,6 +276,28 @@ impl Default for Settings {
                 push_url: None,
                 push_secret: None,
                 push_interval_secs: 900,
+            },
+            media: MediaSettings {
+                store: MediaStore::Local,
+                local_dir: None,
+                s3_bucket: None,
+                s3_endpoint: None,
+                s3_region: "us-east-1".into(),
+                s3_access_key_id: None,
+                s3_secret_access_key: None,
+                s3_allow_http: false,
+                max_upload_bytes: 15 * 1024 * 1024,
+                max_pixels: 40_000_000,
+                decode_concurrency: None,
+                unattached_ttl_hours: 24,
+                sweep_interval_secs: 600,
+            },
+            reports: ReportSettings {
+                centroid_max_distance_m: 10_000.0,
+                duplicate_radius_m: 150.0,
+                duplicate_days: 30,
+                max_media: 6,
+                consent_version: "2026-01-01".into(),
             },
         }
     }
@@ -332,7 +408,9 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 7] = ["database", "auth", "http", "log", "smtp", "fcm", "ioc"];
+const SECTIONS: [&str; 9] = [
+    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports",
+];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.
 fn setting_path(var: &str) -> Option<String> {

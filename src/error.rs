@@ -77,6 +77,24 @@ pub enum ErrorCode {
     WrongPassword,
     /// 409: the phone or email already has an account.
     AccountExists,
+    /// 413: the photo is over 15 MB or 40 megapixels.
+    PhotoTooLarge,
+    /// 422: the photo cannot be decoded (corrupt or truncated).
+    PhotoUnreadable,
+    /// 422: no active category has this code.
+    UnknownCategory,
+    /// 422: the description is longer than allowed.
+    DescriptionTooLong,
+    /// 422: the reporter has not consented to the processing of their data.
+    ConsentRequired,
+    /// 422: the location is in no area this deployment serves.
+    LocationOutsideJurisdiction,
+    /// 422: a media id is unknown, not the caller's, expired or already attached.
+    InvalidMedia,
+    /// 409: this `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
+    /// 503: the photo store cannot be written right now; retry after `Retry-After` seconds.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -110,6 +128,15 @@ impl ErrorCode {
             TokenMalformed => StatusCode::UNAUTHORIZED,
             WrongPassword => StatusCode::FORBIDDEN,
             AccountExists => StatusCode::CONFLICT,
+            PhotoTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PhotoUnreadable => StatusCode::UNPROCESSABLE_ENTITY,
+            UnknownCategory => StatusCode::UNPROCESSABLE_ENTITY,
+            DescriptionTooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            ConsentRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            LocationOutsideJurisdiction => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidMedia => StatusCode::UNPROCESSABLE_ENTITY,
+            IdempotencyKeyReused => StatusCode::CONFLICT,
+            StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -146,6 +173,15 @@ impl ErrorCode {
             TokenMalformed => "token_malformed",
             WrongPassword => "wrong_password",
             AccountExists => "account_exists",
+            PhotoTooLarge => "photo_too_large",
+            PhotoUnreadable => "photo_unreadable",
+            UnknownCategory => "unknown_category",
+            DescriptionTooLong => "description_too_long",
+            ConsentRequired => "consent_required",
+            LocationOutsideJurisdiction => "location_outside_jurisdiction",
+            InvalidMedia => "invalid_media",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            StorageUnavailable => "storage_unavailable",
         }
     }
 
@@ -192,6 +228,20 @@ impl ErrorCode {
             TokenMalformed => ("Mã xác thực không hợp lệ", "Malformed token"),
             WrongPassword => ("Mật khẩu hiện tại không đúng", "Wrong current password"),
             AccountExists => ("Tài khoản đã tồn tại", "Account exists"),
+            PhotoTooLarge => ("Ảnh quá lớn", "Photo too large"),
+            PhotoUnreadable => ("Không đọc được ảnh", "Photo unreadable"),
+            UnknownCategory => ("Lĩnh vực không tồn tại", "Unknown category"),
+            DescriptionTooLong => ("Nội dung quá dài", "Description too long"),
+            ConsentRequired => ("Cần đồng ý xử lý dữ liệu cá nhân", "Consent required"),
+            LocationOutsideJurisdiction => {
+                ("Vị trí nằm ngoài địa bàn", "Location outside jurisdiction")
+            }
+            InvalidMedia => ("Ảnh đính kèm không hợp lệ", "Invalid media"),
+            IdempotencyKeyReused => (
+                "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+                "Idempotency key reused with a different request",
+            ),
+            StorageUnavailable => ("Kho ảnh tạm thời gián đoạn", "Photo storage unavailable"),
         };
         Text::new(vi, en)
     }
@@ -331,6 +381,12 @@ impl ApiError {
     pub fn database_unavailable(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(ErrorCode::DatabaseUnavailable).with_cause(cause);
         e.0.retry_after_secs = Some(5);
+        e
+    }
+
+    pub fn storage_unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(ErrorCode::StorageUnavailable).with_cause(cause);
+        e.0.retry_after_secs = Some(30);
         e
     }
 

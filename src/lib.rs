@@ -7,6 +7,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http_context;
+pub mod jobs;
+pub mod media;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -25,6 +25,12 @@ pub struct AppState {
     pub tokens: crate::auth::tokens::TokenKeys,
     pub hasher: crate::auth::password::PasswordHasher,
     pub throttle: crate::auth::throttle::Throttle,
+    pub photos: crate::media::store::PhotoStore,
+    /// Where uploads stream to before they are decoded.
+    pub upload_dir: std::path::PathBuf,
+    /// Photo decodes running at once (each may take a few hundred MB).
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
+    pub areas: Arc<crate::db::areas::AreaIndexCache>,
 }
 
 impl AppState {
@@ -32,6 +38,43 @@ impl AppState {
     pub async fn conn(&self) -> Result<PooledConn, ApiError> {
         Ok(self.pool.get().await?)
     }
+
+    /// Decodes and re-encodes a photo on the blocking pool, at most `decode_slots` at a time, so
+    /// fifty simultaneous uploads wait their turn instead of exhausting memory.
+    pub async fn decode(
+        &self,
+        path: &std::path::Path,
+        limits: crate::media::pipeline::PhotoLimits,
+    ) -> Result<
+        Result<crate::media::pipeline::ProcessedPhoto, crate::media::pipeline::PhotoError>,
+        ApiError,
+    > {
+        let _slot = self
+            .decode_slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("decode pool closed: {e}")))?;
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let data = std::fs::read(&path)?;
+            Ok::<_, std::io::Error>(crate::media::pipeline::process(&data, &limits))
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("photo decoder failed: {e}")))?
+        .map_err(ApiError::storage_unavailable)
+    }
+}
+
+/// `<data_dir>/uploads`, emptied of what dead processes left there.
+fn prepare_upload_dir(settings: &Settings) -> anyhow::Result<std::path::PathBuf> {
+    let dir = settings.data_dir.join("uploads");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the upload directory {}", dir.display()))?;
+    let removed = crate::media::upload::sweep_temp_dir(&dir);
+    if removed > 0 {
+        tracing::info!(removed, "removed uploads left by stopped processes");
+    }
+    Ok(dir)
 }
 
 pub struct Application {
@@ -67,8 +110,19 @@ impl Application {
             tokens: crate::auth::tokens::TokenKeys::load(&settings.auth, &settings.data_dir)?,
             hasher: crate::auth::password::PasswordHasher::new(settings.auth.hash_concurrency),
             throttle: crate::auth::throttle::Throttle::new(&settings.auth),
+            photos: crate::media::store::PhotoStore::from_settings(&settings)?,
+            upload_dir: prepare_upload_dir(&settings)?,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings
+                    .media
+                    .decode_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .max(1),
+            )),
+            areas: Arc::new(crate::db::areas::AreaIndexCache::default()),
             settings: settings.clone(),
         });
+        crate::jobs::spawn(state.clone().into_inner());
         let openapi = routes::openapi();
         let route_table = web::Data::new(RouteTable::from_openapi(&openapi));
         let json_limit = settings.http.json_limit_bytes;

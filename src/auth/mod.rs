@@ -178,6 +178,29 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     }
 }
 
+/// The caller if they sent credentials, `None` if they sent none. Credentials that are sent but
+/// do not verify are still a 401: an app with an expired token must hear so, not silently get
+/// the anonymous view.
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequest for MaybeAuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let headers = req.headers();
+            if !headers.contains_key(actix_web::http::header::AUTHORIZATION)
+                && !headers.contains_key("x-api-key")
+            {
+                return Ok(MaybeAuthUser(None));
+            }
+            authenticate(&req).await.map(|u| MaybeAuthUser(Some(u)))
+        })
+    }
+}
+
 /// A set of roles allowed to call an endpoint.
 pub trait RoleSet {
     const ROLES: &'static [Role];

@@ -274,3 +274,55 @@ pub async fn load_shapes(
         })
         .collect())
 }
+
+/// The routing index, rebuilt when the areas table changes. Every lookup first reads a cheap
+/// fingerprint (row count and latest `updated_at`), so an admin's import or edit in any process
+/// takes effect on the next report everywhere, with no cache to flush and no restart.
+#[derive(Debug, Default)]
+pub struct AreaIndexCache {
+    current: tokio::sync::RwLock<Option<(AreasFingerprint, std::sync::Arc<AreaIndex>)>>,
+}
+
+type AreasFingerprint = (i64, Option<DateTime<Utc>>);
+use crate::domain::routing::AreaIndex;
+
+impl AreaIndexCache {
+    pub async fn get(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> QueryResult<std::sync::Arc<AreaIndex>> {
+        use diesel::dsl::{count_star, max};
+        let fingerprint: AreasFingerprint = areas::table
+            .select((count_star(), max(areas::updated_at)))
+            .first(conn)
+            .await?;
+        if let Some((seen, index)) = &*self.current.read().await
+            && *seen == fingerprint
+        {
+            return Ok(index.clone());
+        }
+        let index = std::sync::Arc::new(AreaIndex::new(load_shapes(conn).await?));
+        *self.current.write().await = Some((fingerprint, index.clone()));
+        Ok(index)
+    }
+}
+
+/// The area's name as a sentence uses it: "xã Ka Đô" (its full name, lower-cased first letter),
+/// or the short name when no full name is known.
+pub async fn name_in_sentence(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<String> {
+    let (name, full_name): (String, Option<String>) = areas::table
+        .find(id)
+        .select((areas::name, areas::full_name))
+        .first(conn)
+        .await?;
+    Ok(match full_name.filter(|f| !f.trim().is_empty()) {
+        Some(full) => {
+            let mut chars = full.trim().chars();
+            chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or(name)
+        }
+        None => name,
+    })
+}

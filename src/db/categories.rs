@@ -73,3 +73,15 @@ pub async fn id_by_code(conn: &mut AsyncPgConnection, code: &str) -> QueryResult
         .await
         .optional()
 }
+
+pub async fn find_by_code(
+    conn: &mut AsyncPgConnection,
+    code: &str,
+) -> QueryResult<Option<Category>> {
+    categories::table
+        .filter(categories::code.eq(code))
+        .select(Category::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

@@ -70,3 +70,24 @@ pub async fn id_by_code(conn: &mut AsyncPgConnection, code: &str) -> QueryResult
         .await
         .optional()
 }
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Department>> {
+    departments::table
+        .find(id)
+        .select(Department::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The jurisdiction-wide desk that takes what no rule routes (the oldest active one).
+pub async fn triage_desk(conn: &mut AsyncPgConnection) -> QueryResult<Option<Department>> {
+    departments::table
+        .filter(departments::kind.eq(DepartmentKind::Triage))
+        .filter(departments::active.eq(true))
+        .order(departments::created_at)
+        .select(Department::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

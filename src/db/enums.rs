@@ -8,6 +8,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 
 use super::schema::sql_types;
 use crate::domain::account::{DevicePlatform, OutboxKind, OutboxStatus, Role, UserStatus};
+use crate::domain::report::ReportStatus;
 use crate::domain::{AreaKind, DeadlineUnit, DepartmentKind, HolidayKind};
 
 macro_rules! pg_enum {
@@ -61,3 +62,17 @@ pg_enum!(OutboxKind => sql_types::OutboxKind {
 pg_enum!(OutboxStatus => sql_types::OutboxStatus {
     Pending = "pending", Delivered = "delivered", Dead = "dead",
 });
+pg_enum!(ReportStatus => sql_types::ReportStatus {
+    New = "new", Accepted = "accepted", InProgress = "in_progress", OnHold = "on_hold",
+    Resolved = "resolved", Closed = "closed", Rejected = "rejected", Duplicate = "duplicate",
+    Reopened = "reopened",
+});
+
+/// A photo row is written before its files (`Pending`) and marked `Ready` after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = sql_types::MediaStatus)]
+pub enum MediaStatus {
+    Pending,
+    Ready,
+}
+pg_enum!(MediaStatus => sql_types::MediaStatus { Pending = "pending", Ready = "ready" });

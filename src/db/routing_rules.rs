@@ -19,6 +19,8 @@ pub struct RoutingRule {
     pub note: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Short number people can cite ("quy tắc #12").
+    pub number: i32,
 }
 
 #[derive(Debug, Insertable)]

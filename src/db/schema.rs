@@ -22,12 +22,20 @@ pub mod sql_types {
     pub struct HolidayKind;
 
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "media_status"))]
+    pub struct MediaStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
     #[diesel(postgres_type(name = "outbox_kind"))]
     pub struct OutboxKind;
 
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
     #[diesel(postgres_type(name = "outbox_status"))]
     pub struct OutboxStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "report_status"))]
+    pub struct ReportStatus;
 
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
     #[diesel(postgres_type(name = "user_role"))]
@@ -150,6 +158,7 @@ diesel::table! {
         note -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        number -> Int4,
     }
 }
 
@@ -245,7 +254,110 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (owner_id, scope, key) {
+        owner_id -> Uuid,
+        scope -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        status_code -> Nullable<Int2>,
+        response -> Nullable<Jsonb>,
+        resource_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::MediaStatus;
+
+    media (id) {
+        id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        report_id -> Nullable<Uuid>,
+        event_id -> Nullable<Uuid>,
+        status -> MediaStatus,
+        source_format -> Text,
+        width -> Int4,
+        height -> Int4,
+        bytes -> Int8,
+        sha256 -> Bytea,
+        display_key -> Text,
+        display_width -> Int4,
+        display_height -> Int4,
+        display_bytes -> Int8,
+        thumbnail_key -> Text,
+        thumbnail_width -> Int4,
+        thumbnail_height -> Int4,
+        thumbnail_bytes -> Int8,
+        idempotency_key -> Nullable<Text>,
+        position -> Int2,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::{ReportStatus, UserRole};
+
+    report_events (id) {
+        id -> Uuid,
+        report_id -> Uuid,
+        area_id -> Uuid,
+        actor_id -> Nullable<Uuid>,
+        actor_role -> Nullable<UserRole>,
+        action -> Text,
+        from_status -> Nullable<ReportStatus>,
+        to_status -> ReportStatus,
+        public_note -> Nullable<Text>,
+        internal_note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::ReportStatus;
+
+    reports (id) {
+        id -> Uuid,
+        tracking_code -> Text,
+        reporter_id -> Nullable<Uuid>,
+        anonymous -> Bool,
+        category_id -> Uuid,
+        area_id -> Uuid,
+        department_id -> Uuid,
+        routing_rule_id -> Nullable<Uuid>,
+        routing_reason -> Text,
+        status -> ReportStatus,
+        description -> Text,
+        address -> Nullable<Text>,
+        lat -> Float8,
+        lon -> Float8,
+        accuracy_m -> Nullable<Float8>,
+        consent_version -> Text,
+        consent_at -> Timestamptz,
+        due_at -> Timestamptz,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(departments -> areas (area_id));
+diesel::joinable!(idempotency_keys -> users (owner_id));
+diesel::joinable!(media -> report_events (event_id));
+diesel::joinable!(media -> reports (report_id));
+diesel::joinable!(media -> users (owner_id));
+diesel::joinable!(report_events -> areas (area_id));
+diesel::joinable!(report_events -> reports (report_id));
+diesel::joinable!(report_events -> users (actor_id));
+diesel::joinable!(reports -> areas (area_id));
+diesel::joinable!(reports -> categories (category_id));
+diesel::joinable!(reports -> departments (department_id));
+diesel::joinable!(reports -> routing_rules (routing_rule_id));
+diesel::joinable!(reports -> users (reporter_id));
 diesel::joinable!(routing_rules -> areas (area_id));
 diesel::joinable!(routing_rules -> categories (category_id));
 diesel::joinable!(routing_rules -> departments (department_id));
@@ -263,10 +375,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployment_facts,
     devices,
     holidays,
+    idempotency_keys,
     login_attempts,
+    media,
     outbox,
     password_resets,
     refresh_tokens,
+    report_events,
+    reports,
     routing_rules,
     sessions,
     users,

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod geometry;
 pub mod identity;
+pub mod report;
 pub mod routing;
 pub mod tracking_code;
 

@@ -8,6 +8,8 @@ pub mod fallback;
 pub mod health;
 mod http_cache;
 pub mod me;
+pub mod media;
+pub mod reports;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -31,7 +33,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(me::patch_me)
         .service(me::delete_me)
         .service(me::add_device)
-        .service(me::remove_device);
+        .service(me::remove_device)
+        .service(reports::my_reports)
+        .service(media::upload_media)
+        .service(media::get_media_file)
+        .service(reports::submit_report)
+        .service(reports::list_reports)
+        .service(reports::get_report_by_code)
+        .service(reports::get_report)
+        .service(reports::get_report_events);
 }
 
 #[derive(OpenApi)]
@@ -49,6 +59,7 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
     tags(
         (name = "accounts", description = "Sign-up, sign-in, tokens, password reset, the caller's own profile and devices"),
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
+        (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),

@@ -28,6 +28,13 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ("GET" | "PATCH" | "DELETE", "/api/v1/me") => Roles(ACCOUNTS),
         ("POST", "/api/v1/me/devices") => Roles(ACCOUNTS),
         ("DELETE", "/api/v1/me/devices/{token}") => Roles(ACCOUNTS),
+        ("GET", "/api/v1/me/reports") => Roles(ACCOUNTS),
+        ("POST", "/api/v1/media" | "/api/v1/reports") => Roles(ACCOUNTS),
+        ("GET", "/api/v1/media/{id}/{rendition}") => Public,
+        ("GET", "/api/v1/reports" | "/api/v1/reports/{id}" | "/api/v1/reports/{id}/events") => {
+            Public
+        }
+        ("GET", "/api/v1/reports/by-code/{tracking_code}") => Public,
         _ => return None,
     })
 }
@@ -107,6 +114,8 @@ async fn every_operation_has_a_decision_and_the_server_enforces_it() {
             };
             let concrete = path
                 .replace("{token}", "some-token")
+                .replace("{rendition}", "display.jpg")
+                .replace("{tracking_code}", "7KXM4R2QHD")
                 .replace("{id}", &uuid::Uuid::now_v7().to_string());
             for (role, cred) in &creds {
                 // Destructive calls last would change who is signed in; DELETE /me is checked

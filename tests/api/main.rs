@@ -7,6 +7,8 @@ mod cli;
 mod errors;
 mod health;
 mod helpers;
+mod media;
 mod migrations;
 mod openapi;
+mod reports;
 mod routing;

@@ -1,0 +1,190 @@
+//! `media`: uploaded photos. A row is inserted `pending` before its files are written and marked
+//! `ready` after, so the sweeper can always find what a crash left behind.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::enums::MediaStatus;
+use super::schema::{media, reports};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = media, check_for_backend(diesel::pg::Pg))]
+pub struct Media {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub report_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    pub status: MediaStatus,
+    pub source_format: String,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub sha256: Vec<u8>,
+    pub display_key: String,
+    pub display_width: i32,
+    pub display_height: i32,
+    pub display_bytes: i64,
+    pub thumbnail_key: String,
+    pub thumbnail_width: i32,
+    pub thumbnail_height: i32,
+    pub thumbnail_bytes: i64,
+    pub idempotency_key: Option<String>,
+    pub position: i16,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = media)]
+pub struct NewMedia<'a> {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub status: MediaStatus,
+    pub source_format: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub sha256: &'a [u8],
+    pub display_key: &'a str,
+    pub display_width: i32,
+    pub display_height: i32,
+    pub display_bytes: i64,
+    pub thumbnail_key: &'a str,
+    pub thumbnail_width: i32,
+    pub thumbnail_height: i32,
+    pub thumbnail_bytes: i64,
+    pub idempotency_key: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Inserts the pending row; `false` when the owner already used this idempotency key.
+pub async fn insert_pending(conn: &mut AsyncPgConnection, new: &NewMedia<'_>) -> QueryResult<bool> {
+    let n = diesel::insert_into(media::table)
+        .values(new)
+        .on_conflict((media::owner_id, media::idempotency_key))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn mark_ready(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(media::table.find(id))
+        .set(media::status.eq(MediaStatus::Ready))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Media>> {
+    media::table
+        .find(id)
+        .select(Media::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn find_by_key(
+    conn: &mut AsyncPgConnection,
+    owner: Uuid,
+    key: &str,
+) -> QueryResult<Option<Media>> {
+    media::table
+        .filter(media::owner_id.eq(owner))
+        .filter(media::idempotency_key.eq(key))
+        .select(Media::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks the given photos for attaching them to a report in this transaction.
+pub async fn lock_for_attach(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<Media>> {
+    media::table
+        .filter(media::id.eq_any(ids))
+        .select(Media::as_select())
+        .for_update()
+        .load(conn)
+        .await
+}
+
+pub async fn attach(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    report: Uuid,
+    event: Uuid,
+    position: i16,
+) -> QueryResult<()> {
+    diesel::update(media::table.find(id))
+        .set((
+            media::report_id.eq(report),
+            media::event_id.eq(event),
+            media::position.eq(position),
+            media::expires_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The ready photos of these reports, in order.
+pub async fn for_reports(
+    conn: &mut AsyncPgConnection,
+    report_ids: &[Uuid],
+) -> QueryResult<Vec<Media>> {
+    media::table
+        .filter(media::report_id.eq_any(report_ids))
+        .filter(media::status.eq(MediaStatus::Ready))
+        .order((media::report_id, media::position, media::id))
+        .select(Media::as_select())
+        .load(conn)
+        .await
+}
+
+/// Whether the photo's report is in a public category (photos of e.g. security reports are
+/// never public).
+pub async fn report_is_public(conn: &mut AsyncPgConnection, report: Uuid) -> QueryResult<bool> {
+    use super::schema::categories;
+    reports::table
+        .inner_join(categories::table)
+        .filter(reports::id.eq(report))
+        .select(categories::public)
+        .first(conn)
+        .await
+}
+
+/// Rows the sweeper removes: unattached past their expiry, or still pending an hour after the
+/// upload started (the process died between the row and its files).
+pub async fn sweepable(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Media>> {
+    media::table
+        .filter(
+            media::report_id
+                .is_null()
+                .and(media::expires_at.lt(now))
+                .or(media::status
+                    .eq(MediaStatus::Pending)
+                    .and(media::created_at.lt(now - chrono::Duration::hours(1)))),
+        )
+        .order(media::created_at)
+        .limit(limit)
+        .select(Media::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(media::table.find(id)).execute(conn).await?;
+    Ok(())
+}

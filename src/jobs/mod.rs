@@ -1,0 +1,14 @@
+//! Background work that runs inside `serve`. Every job is safe with several server processes on
+//! one database: work is claimed in PostgreSQL (`FOR UPDATE SKIP LOCKED`), never by in-process
+//! state alone.
+
+pub mod media_sweeper;
+
+use std::sync::Arc;
+
+use crate::startup::AppState;
+
+/// Starts the background jobs on the current runtime.
+pub fn spawn(state: Arc<AppState>) {
+    tokio::spawn(media_sweeper::run(state));
+}

@@ -1,0 +1,380 @@
+//! Photos: upload (`POST /api/v1/media`) and the stored renditions.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{Accounts, Authenticated, MaybeAuthUser};
+use crate::db;
+use crate::db::enums::MediaStatus;
+use crate::domain::Coordinates;
+use crate::domain::account::Role;
+use crate::domain::report::IdempotencyKey;
+use crate::error::{ApiError, ErrorCode};
+use crate::media::pipeline::{self, PhotoError, PhotoLimits, ProcessedPhoto};
+use crate::media::store::{self, StoreError};
+use crate::media::upload::{self, UploadError};
+use crate::startup::AppState;
+
+/// A stored photo. `url` is the display rendition (longest side at most 1600 px) and `width`,
+/// `height`, `bytes` and `content_type` describe it; `thumbnail_url` is 320 px.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaResponse {
+    pub id: Uuid,
+    /// Always `image/jpeg`: every photo is re-encoded (which strips its metadata).
+    pub content_type: String,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub url: String,
+    pub thumbnail_url: String,
+    /// Where the camera said the photo was taken (EXIF GPS), offered as a fallback location.
+    /// Never kept: not in the stored file, not in the database.
+    pub exif_location: Option<Coordinates>,
+}
+
+pub fn media_urls(public_url: &str, id: Uuid) -> (String, String) {
+    let base = public_url.trim_end_matches('/');
+    (
+        format!("{base}/api/v1/media/{id}/display.jpg"),
+        format!("{base}/api/v1/media/{id}/thumbnail.jpg"),
+    )
+}
+
+fn response(state: &AppState, row: &db::media::Media, exif: Option<Coordinates>) -> MediaResponse {
+    let (url, thumbnail_url) = media_urls(&state.settings.public_url, row.id);
+    MediaResponse {
+        id: row.id,
+        content_type: "image/jpeg".into(),
+        width: row.display_width,
+        height: row.display_height,
+        bytes: row.display_bytes,
+        url,
+        thumbnail_url,
+        exif_location: exif,
+    }
+}
+
+/// The multipart form of an upload (documentation only: the body is streamed, never parsed whole).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MediaUpload {
+    /// JPEG, PNG or WebP, at most 15 MB and 40 megapixels. The type is read from the bytes.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+fn upload_error(err: UploadError) -> ApiError {
+    match err {
+        UploadError::NotMultipart => ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
+            "Gửi ảnh dưới dạng multipart/form-data, trường `file`",
+            "Send the photo as multipart/form-data, field `file`",
+        ),
+        UploadError::Malformed(why) => ApiError::new(ErrorCode::BadRequest)
+            .with_detail("Dữ liệu tải lên không hợp lệ", "Malformed multipart body")
+            .with_cause(anyhow::anyhow!(why)),
+        UploadError::NoFile => ApiError::new(ErrorCode::BadRequest).with_detail(
+            "Thiếu trường `file` chứa ảnh",
+            "The form has no `file` field",
+        ),
+        UploadError::Empty => ApiError::new(ErrorCode::PhotoUnreadable)
+            .with_detail("Tệp ảnh rỗng", "The file is empty"),
+        UploadError::TooLarge(limit) => ApiError::new(ErrorCode::PhotoTooLarge).with_detail(
+            format!("Ảnh vượt quá {} MB", limit / (1024 * 1024)),
+            format!("The photo is larger than {} MB", limit / (1024 * 1024)),
+        ),
+        UploadError::Unsupported(what) => unsupported(what),
+        UploadError::Io(e) => ApiError::storage_unavailable(e),
+    }
+}
+
+fn unsupported(what: &str) -> ApiError {
+    if what.starts_with("HEI") || what.contains("HEIC") {
+        ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
+            "Ảnh HEIC (iPhone) chưa được hỗ trợ: chọn định dạng \"Tương thích nhất\" (JPEG) trong Cài đặt > Camera > Định dạng, hoặc gửi ảnh JPEG, PNG, WebP",
+            "HEIC photos (iPhone) are not supported: choose \"Most Compatible\" (JPEG) in Settings > Camera > Formats, or send JPEG, PNG or WebP",
+        )
+    } else {
+        ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
+            format!("Định dạng {what} không được hỗ trợ: gửi ảnh JPEG, PNG hoặc WebP"),
+            format!("{what} is not supported: send JPEG, PNG or WebP"),
+        )
+    }
+}
+
+fn photo_error(err: PhotoError, limits: &PhotoLimits) -> ApiError {
+    match err {
+        PhotoError::Unsupported { detected } => unsupported(detected),
+        PhotoError::TooManyPixels { width, height } => ApiError::new(ErrorCode::PhotoTooLarge)
+            .with_detail(
+                format!(
+                    "Ảnh {width}×{height} vượt quá {} megapixel",
+                    limits.max_pixels / 1_000_000
+                ),
+                format!(
+                    "A {width}×{height} image is over {} megapixels",
+                    limits.max_pixels / 1_000_000
+                ),
+            ),
+        PhotoError::Unreadable(why) => ApiError::new(ErrorCode::PhotoUnreadable)
+            .with_detail(
+                "Không đọc được ảnh: tệp bị hỏng hoặc chưa tải lên hết",
+                "The photo cannot be decoded: the file is corrupt or incomplete",
+            )
+            .with_cause(anyhow::anyhow!(why)),
+    }
+}
+
+fn store_error(err: StoreError) -> ApiError {
+    ApiError::storage_unavailable(err)
+}
+
+/// Uploads one photo. The body streams to a temporary file; the type is read from its first bytes
+/// (never from `Content-Type`); decoding runs on a bounded pool with pixel limits; EXIF orientation
+/// is applied, GPS returned as `exif_location` and then discarded; the stored display (1600 px)
+/// and thumbnail (320 px) are re-encoded JPEGs without metadata. Photos not attached to a report
+/// within 24 hours are deleted. With an `Idempotency-Key`, a retry of the same file returns the
+/// original 201; the same key with another file is 409 `idempotency_key_reused`.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters")),
+    request_body(content = MediaUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = MediaResponse),
+        (status = 400, description = "Malformed multipart body, no `file` field, or a bad `Idempotency-Key`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_reused`, or the first request with this key is still being processed", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`photo_too_large`: over 15 MB or 40 megapixels", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: not JPEG, PNG or WebP (HEIC included), or not multipart", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`photo_unreadable`: corrupt, truncated or empty", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`storage_unavailable` or `database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/media")]
+pub async fn upload_media(
+    user: Authenticated<Accounts>,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
+    let settings = &state.settings.media;
+    let received = upload::receive(
+        request.headers(),
+        payload,
+        &state.upload_dir,
+        settings.max_upload_bytes,
+    )
+    .await
+    .map_err(upload_error)?;
+
+    let mut conn = state.conn().await?;
+    if let Some(key) = &key
+        && let Some(existing) = db::media::find_by_key(&mut conn, user.id, key.as_str()).await?
+    {
+        return replay(&state, &existing, &received).await;
+    }
+    drop(conn);
+
+    let limits = PhotoLimits {
+        max_pixels: settings.max_pixels,
+        ..PhotoLimits::default()
+    };
+    let photo = state.decode(received.file.path(), limits.clone()).await?;
+    let photo = photo.map_err(|e| photo_error(e, &limits))?;
+
+    let id = Uuid::now_v7();
+    let (display_key, thumbnail_key) = store::keys(id);
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::hours(settings.unattached_ttl_hours as i64);
+    let new = db::media::NewMedia {
+        id,
+        owner_id: user.id,
+        status: MediaStatus::Pending,
+        source_format: photo.source.mime(),
+        width: photo.width as i32,
+        height: photo.height as i32,
+        bytes: received.bytes as i64,
+        sha256: &received.sha256,
+        display_key: &display_key,
+        display_width: photo.display.width as i32,
+        display_height: photo.display.height as i32,
+        display_bytes: photo.display.bytes.len() as i64,
+        thumbnail_key: &thumbnail_key,
+        thumbnail_width: photo.thumbnail.width as i32,
+        thumbnail_height: photo.thumbnail.height as i32,
+        thumbnail_bytes: photo.thumbnail.bytes.len() as i64,
+        idempotency_key: key.as_ref().map(|k| k.as_str()),
+        expires_at: expires,
+    };
+    let mut conn = state.conn().await?;
+    if !db::media::insert_pending(&mut conn, &new).await? {
+        // A concurrent retry with the same key won the race.
+        let key = key.as_ref().map(|k| k.as_str()).unwrap_or_default();
+        let existing = db::media::find_by_key(&mut conn, user.id, key)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        return replay(&state, &existing, &received).await;
+    }
+    drop(conn);
+
+    let ProcessedPhoto {
+        display,
+        thumbnail,
+        exif_location,
+        ..
+    } = photo;
+    let stored = async {
+        state.photos.put(&display_key, display.bytes).await?;
+        state.photos.put(&thumbnail_key, thumbnail.bytes).await
+    }
+    .await;
+    let mut conn = state.conn().await?;
+    if let Err(e) = stored {
+        // Nothing refers to the row yet: remove it and whatever was written. If this fails too,
+        // the sweeper removes the pending row and its files within the hour.
+        let _ = state.photos.delete(&display_key).await;
+        let _ = state.photos.delete(&thumbnail_key).await;
+        let _ = db::media::delete(&mut conn, id).await;
+        return Err(store_error(e));
+    }
+    db::media::mark_ready(&mut conn, id).await?;
+    let row = db::media::find(&mut conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    metrics::counter!("phananh_photos_stored_total").increment(1);
+    Ok(created(&state, &row, exif_location))
+}
+
+fn created(state: &AppState, row: &db::media::Media, exif: Option<Coordinates>) -> HttpResponse {
+    let body = response(state, row, exif);
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, body.url.clone()))
+        .json(body)
+}
+
+/// The same key again: the same file gets the original answer (its GPS read again from the
+/// re-sent bytes, since it was never kept); another file is a conflict.
+async fn replay(
+    state: &AppState,
+    existing: &db::media::Media,
+    received: &upload::Upload,
+) -> Result<HttpResponse, ApiError> {
+    if existing.sha256 != received.sha256 {
+        return Err(ApiError::new(ErrorCode::IdempotencyKeyReused).with_detail(
+            "Khóa Idempotency-Key này đã được dùng cho một ảnh khác",
+            "This Idempotency-Key was already used for a different photo",
+        ));
+    }
+    if existing.status != MediaStatus::Ready {
+        return Err(ApiError::new(ErrorCode::Conflict).with_detail(
+            "Ảnh này đang được xử lý, vui lòng thử lại sau giây lát",
+            "This photo is still being processed; retry in a moment",
+        ));
+    }
+    let path = received.file.path().to_owned();
+    let exif = tokio::task::spawn_blocking(move || {
+        std::fs::read(path)
+            .ok()
+            .and_then(|data| pipeline::exif_location(&data))
+    })
+    .await
+    .ok()
+    .flatten();
+    Ok(created(state, existing, exif))
+}
+
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .and_then(IdempotencyKey::parse)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::BadRequest).with_detail(
+                "Idempotency-Key phải gồm 1–255 ký tự ASCII nhìn thấy được",
+                "Idempotency-Key must be 1–255 visible ASCII characters",
+            )
+        })
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum Rendition {
+    #[serde(rename = "display.jpg")]
+    Display,
+    #[serde(rename = "thumbnail.jpg")]
+    Thumbnail,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MediaPath {
+    pub id: Uuid,
+    /// `display.jpg` or `thumbnail.jpg`
+    pub rendition: Rendition,
+}
+
+/// A stored rendition of a photo. Photos of reports in public categories are public; otherwise
+/// only their uploader and staff may fetch them (404 for anyone else).
+#[utoipa::path(
+    tag = "reports",
+    params(MediaPath),
+    responses(
+        (status = 200, description = "The JPEG", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 400, description = "Malformed id or rendition", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid credentials were sent", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or not visible to the caller", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`storage_unavailable` or `database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/media/{id}/{rendition}")]
+pub async fn get_media_file(
+    path: web::Path<MediaPath>,
+    user: MaybeAuthUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let MediaPath { id, rendition } = path.into_inner();
+    let mut conn = state.conn().await?;
+    let row = db::media::find(&mut conn, id)
+        .await?
+        .filter(|m| m.status == MediaStatus::Ready)
+        .ok_or_else(ApiError::not_found)?;
+    let public = match row.report_id {
+        Some(report) => db::media::report_is_public(&mut conn, report).await?,
+        None => false,
+    };
+    drop(conn);
+    let caller = user.0.as_ref();
+    let visible = public
+        || caller.is_some_and(|u| {
+            row.owner_id == Some(u.id)
+                || matches!(u.role, Role::Staff | Role::Manager | Role::Admin)
+        });
+    if !visible {
+        return Err(ApiError::not_found());
+    }
+    let key = match rendition {
+        Rendition::Display => &row.display_key,
+        Rendition::Thumbnail => &row.thumbnail_key,
+    };
+    let bytes = state.photos.get(key).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(),
+        other => store_error(other),
+    })?;
+    let cache = if public {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, max-age=3600"
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ETAG, format!("\"{id}-{}\"", key.len())))
+        .body(bytes))
+}
