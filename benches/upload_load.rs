@@ -35,13 +35,13 @@ fn big_jpeg(target: usize) -> Vec<u8> {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let noise = (seed & 0x3f) as u32;
+            let noise = (seed & 0x7f) as u32;
             pixels.push(((x * 255 / w + noise) % 256) as u8);
             pixels.push(((y * 255 / h + noise / 2) % 256) as u8);
             pixels.push((((x + y) * 255 / (w + h) + noise) % 256) as u8);
         }
     }
-    for quality in [100u8, 97, 94, 90, 85] {
+    for quality in [100u8, 98, 96, 94, 92, 90, 85] {
         let mut out = Vec::new();
         let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
         encoder

@@ -49,13 +49,17 @@ impl AppState {
         Result<crate::media::pipeline::ProcessedPhoto, crate::media::pipeline::PhotoError>,
         ApiError,
     > {
-        let _slot = self
+        // The permit moves into the blocking task: if the client goes away, the decode still
+        // runs to its end, and still holds its slot until then.
+        let slot = self
             .decode_slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| ApiError::internal(anyhow::anyhow!("decode pool closed: {e}")))?;
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let data = std::fs::read(&path)?;
             Ok::<_, std::io::Error>(crate::media::pipeline::process(&data, &limits))
         })

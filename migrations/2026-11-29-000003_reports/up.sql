@@ -67,7 +67,7 @@ CREATE INDEX report_events_report ON report_events (report_id, created_at, id);
 
 -- Photos. A row is written (pending) before its files, and marked ready after them, so a crash
 -- at any point leaves a row the sweeper can find: pending rows older than an hour and unattached
--- rows past expires_at are removed with their files.
+-- rows past expires_at are removed with their files, as are photos whose report was deleted.
 CREATE TABLE media (
     id                uuid PRIMARY KEY,
     owner_id          uuid REFERENCES users (id) ON DELETE SET NULL,
@@ -91,11 +91,13 @@ CREATE TABLE media (
     position          smallint NOT NULL DEFAULT 0,                -- order within its report
     created_at        timestamptz NOT NULL DEFAULT now(),
     expires_at        timestamptz,                                -- NULL once attached
-    CHECK ((report_id IS NULL) = (expires_at IS NOT NULL) OR status = 'pending'),
+    -- attached photos never expire; a photo whose report was deleted (report_id set to NULL
+    -- with no expiry) is an orphan the sweeper removes
+    CHECK (report_id IS NULL OR expires_at IS NULL),
     UNIQUE (owner_id, idempotency_key)
 );
 CREATE INDEX media_report ON media (report_id, position) WHERE report_id IS NOT NULL;
-CREATE INDEX media_expiring ON media (expires_at) WHERE report_id IS NULL;
+CREATE INDEX media_unattached ON media (expires_at) WHERE report_id IS NULL;
 CREATE INDEX media_pending ON media (created_at) WHERE status = 'pending';
 
 -- Idempotent POSTs: the first request with a key stores its response; a retry with the same key

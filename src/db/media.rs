@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::enums::MediaStatus;
-use super::schema::{media, reports};
+use super::schema::media;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = media, check_for_backend(diesel::pg::Pg))]
@@ -147,20 +147,9 @@ pub async fn for_reports(
         .await
 }
 
-/// Whether the photo's report is in a public category (photos of e.g. security reports are
-/// never public).
-pub async fn report_is_public(conn: &mut AsyncPgConnection, report: Uuid) -> QueryResult<bool> {
-    use super::schema::categories;
-    reports::table
-        .inner_join(categories::table)
-        .filter(reports::id.eq(report))
-        .select(categories::public)
-        .first(conn)
-        .await
-}
-
-/// Rows the sweeper removes: unattached past their expiry, or still pending an hour after the
-/// upload started (the process died between the row and its files).
+/// Rows the sweeper removes: unattached past their expiry (or with none: their report was
+/// deleted), or still pending an hour after the upload started (the process died between the
+/// row and its files).
 pub async fn sweepable(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -170,7 +159,8 @@ pub async fn sweepable(
         .filter(
             media::report_id
                 .is_null()
-                .and(media::expires_at.lt(now))
+                .and(media::status.eq(MediaStatus::Ready))
+                .and(media::expires_at.lt(now).or(media::expires_at.is_null()))
                 .or(media::status
                     .eq(MediaStatus::Pending)
                     .and(media::created_at.lt(now - chrono::Duration::hours(1)))),
@@ -182,6 +172,19 @@ pub async fn sweepable(
         .skip_locked()
         .load(conn)
         .await
+}
+
+/// Removes a row still `pending` (an upload abandoned half-way); `false` if it is no longer
+/// pending or is locked by someone finishing or sweeping it.
+pub async fn delete_if_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(
+        media::table
+            .filter(media::id.eq(id))
+            .filter(media::status.eq(MediaStatus::Pending)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {

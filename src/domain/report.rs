@@ -93,6 +93,8 @@ pub enum TextError {
     TooLong,
     #[error("contains control characters")]
     ControlCharacters,
+    #[error("is out of range")]
+    OutOfRange,
 }
 
 fn clean(raw: &str, max_chars: usize, multiline: bool) -> Result<String, TextError> {
@@ -148,7 +150,7 @@ pub fn parse_accuracy(raw: Option<f64>) -> Result<Option<f64>, TextError> {
     match raw {
         None => Ok(None),
         Some(m) if m.is_finite() && (0.0..=100_000.0).contains(&m) => Ok(Some(m)),
-        Some(_) => Err(TextError::TooLong),
+        Some(_) => Err(TextError::OutOfRange),
     }
 }
 

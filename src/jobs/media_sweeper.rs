@@ -22,7 +22,9 @@ pub async fn run(state: Arc<AppState>) {
             Ok(removed) => tracing::info!(removed, "expired photos removed"),
             Err(e) => tracing::warn!(error = %e, "photo sweep failed; retrying later"),
         }
-        crate::media::upload::sweep_temp_dir(&state.upload_dir);
+        let dir = state.upload_dir.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || crate::media::upload::sweep_temp_dir(&dir)).await;
         tokio::time::sleep(period).await;
     }
 }
@@ -37,7 +39,8 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<usize> {
             .transaction::<usize, anyhow::Error, _>(async |conn| sweep_batch(conn, &photos).await)
             .await?;
         removed += n;
-        if n < BATCH as usize {
+        // A short batch is the last; a batch of nothing but failures would only repeat itself.
+        if n == 0 || n < BATCH as usize {
             break;
         }
     }
@@ -51,14 +54,23 @@ async fn sweep_batch(
     photos: &PhotoStore,
 ) -> anyhow::Result<usize> {
     let rows = db::media::sweepable(conn, chrono::Utc::now(), BATCH).await?;
+    let mut removed = 0;
     for row in &rows {
-        // Files first: if deleting them fails the row stays, and the next pass tries again.
-        photos.delete(&row.display_key).await?;
-        photos.delete(&row.thumbnail_key).await?;
+        // Files first: if deleting them fails the row stays, and a later pass tries again; one
+        // stubborn object does not hold up the rest of the batch.
+        let files = async {
+            photos.delete(&row.display_key).await?;
+            photos.delete(&row.thumbnail_key).await
+        };
+        if let Err(e) = files.await {
+            tracing::warn!(media = %row.id, error = %e, "cannot delete a photo's files; will retry");
+            continue;
+        }
         db::media::delete(conn, row.id).await?;
+        removed += 1;
     }
-    if !rows.is_empty() {
-        metrics::counter!("phananh_photos_expired_total").increment(rows.len() as u64);
+    if removed > 0 {
+        metrics::counter!("phananh_photos_expired_total").increment(removed as u64);
     }
-    Ok(rows.len())
+    Ok(removed)
 }

@@ -13,6 +13,76 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::pipeline::{self, PhotoError, SourceFormat};
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// How far the network may run ahead of the disk, per upload. The multipart parser pulls every
+/// byte the socket has into its own buffer; without this, a fast link (or a reverse proxy that
+/// buffers the request and then sends it at LAN speed) puts whole 15 MB bodies in memory at once.
+const READ_AHEAD: u64 = 512 * 1024;
+
+/// Counts bytes handed to the parser and bytes written out, and parks the reader in between.
+#[derive(Default)]
+struct Gate {
+    yielded: AtomicU64,
+    consumed: AtomicU64,
+    waker: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Gate {
+    fn consumed(&self, n: usize) {
+        self.consumed.fetch_add(n as u64, Ordering::AcqRel);
+        if let Ok(mut w) = self.waker.lock()
+            && let Some(w) = w.take()
+        {
+            w.wake();
+        }
+    }
+
+    fn ahead(&self) -> u64 {
+        self.yielded
+            .load(Ordering::Acquire)
+            .saturating_sub(self.consumed.load(Ordering::Acquire))
+    }
+}
+
+/// The request body, paused while the parser holds more than [`READ_AHEAD`] unwritten bytes.
+struct Throttled<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S, E> Stream for Throttled<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, E>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.gate.ahead() > READ_AHEAD {
+            if let Ok(mut w) = self.gate.waker.lock() {
+                *w = Some(cx.waker().clone());
+            }
+            // Written out meanwhile? Then go on rather than wait for a wake that already happened.
+            if self.gate.ahead() > READ_AHEAD {
+                return Poll::Pending;
+            }
+        }
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            self.gate
+                .yielded
+                .fetch_add(chunk.len() as u64, Ordering::AcqRel);
+        }
+        polled
+    }
+}
+
 /// A received photo, still in its temporary file (removed when this is dropped).
 #[derive(Debug)]
 pub struct Upload {
@@ -55,17 +125,49 @@ fn multipart_error(err: actix_multipart::MultipartError) -> UploadError {
     }
 }
 
+/// Most parts a form may have (a photo and a few text fields in practice).
+const MAX_PARTS: usize = 16;
+/// Longest an upload may take: 15 MB at 3G's slowest usable rate (~200 kbit/s) is ten minutes.
+const UPLOAD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 pub async fn receive(
     headers: &HeaderMap,
     payload: actix_web::web::Payload,
     tmp_dir: &Path,
     max_bytes: u64,
 ) -> Result<Upload, UploadError> {
-    let mut form = Multipart::new(headers, payload);
+    tokio::time::timeout(
+        UPLOAD_DEADLINE,
+        receive_form(headers, payload, tmp_dir, max_bytes),
+    )
+    .await
+    .unwrap_or_else(|_| Err(UploadError::Malformed("upload took too long".into())))
+}
+
+async fn receive_form(
+    headers: &HeaderMap,
+    payload: actix_web::web::Payload,
+    tmp_dir: &Path,
+    max_bytes: u64,
+) -> Result<Upload, UploadError> {
+    let gate = Arc::new(Gate::default());
+    let mut form = Multipart::new(
+        headers,
+        Throttled {
+            inner: payload,
+            gate: gate.clone(),
+        },
+    );
     let mut other_bytes = 0u64;
+    let mut parts = 0;
     while let Some(mut field) = form.try_next().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(UploadError::Malformed("too many form parts".into()));
+        }
         if field.name() != Some("file") {
             while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+                gate.consumed(chunk.len());
                 other_bytes += chunk.len() as u64;
                 if other_bytes > OTHER_FIELDS_LIMIT {
                     return Err(UploadError::Malformed("form fields too large".into()));
@@ -74,7 +176,7 @@ pub async fn receive(
             continue;
         }
         let temp = tempfile::Builder::new()
-            .prefix(&format!("upload-{}-", std::process::id()))
+            .prefix(&format!("upload-{}-{}-", host_tag(), std::process::id()))
             .tempfile_in(tmp_dir)?;
         let mut out = tokio::fs::File::from_std(temp.reopen()?);
         let mut hasher = Sha256::new();
@@ -95,6 +197,7 @@ pub async fn receive(
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await?;
+            gate.consumed(chunk.len());
         }
         if total == 0 {
             return Err(UploadError::Empty);
@@ -108,7 +211,12 @@ pub async fn receive(
         drop(field);
         // Drain whatever follows, so the client gets our answer rather than a reset connection.
         while let Some(mut rest) = form.try_next().await.map_err(multipart_error)? {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(UploadError::Malformed("too many form parts".into()));
+            }
             while let Some(chunk) = rest.try_next().await.map_err(multipart_error)? {
+                gate.consumed(chunk.len());
                 other_bytes += chunk.len() as u64;
                 if other_bytes > OTHER_FIELDS_LIMIT {
                     return Err(UploadError::Malformed("form fields too large".into()));
@@ -132,8 +240,9 @@ fn sniff(head: &[u8]) -> Result<SourceFormat, UploadError> {
     })
 }
 
-/// Removes upload files a killed process left behind: those of processes no longer running (the
-/// file name carries the pid), and any older than an hour.
+/// Removes upload files a killed process left behind: those of this host's processes that are no
+/// longer running (the file name carries host and pid), and any older than an hour. Blocking:
+/// call at start-up or from a blocking thread.
 pub fn sweep_temp_dir(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -145,11 +254,14 @@ pub fn sweep_temp_dir(dir: &Path) -> usize {
         let Some(rest) = name.strip_prefix("upload-") else {
             continue;
         };
-        let owner_gone = rest
-            .split('-')
-            .next()
-            .and_then(|pid| pid.parse::<i32>().ok())
-            .is_some_and(|pid| !process_alive(pid));
+        // Only processes of this host can be checked; another host's files go by age alone.
+        let mut fields = rest.split('-');
+        let same_host = fields.next() == Some(host_tag().as_str());
+        let owner_gone = same_host
+            && fields
+                .next()
+                .and_then(|pid| pid.parse::<i32>().ok())
+                .is_some_and(|pid| !process_alive(pid));
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -159,6 +271,21 @@ pub fn sweep_temp_dir(dir: &Path) -> usize {
         }
     }
     removed
+}
+
+/// This host's name, reduced to characters safe in a file name (containers sharing a data
+/// directory each have their own).
+fn host_tag() -> String {
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let tag: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(32)
+        .collect();
+    if tag.is_empty() { "host".into() } else { tag }
 }
 
 fn process_alive(pid: i32) -> bool {

@@ -270,12 +270,42 @@ async fn replay(
             "This Idempotency-Key was already used for a different photo",
         ));
     }
-    if existing.status != MediaStatus::Ready {
+    // The first request may still be storing its files: wait for it a little (a phone retrying
+    // on a flaky link often sends the retry while the first attempt is still being processed).
+    let mut current = existing.clone();
+    for _ in 0..50 {
+        if current.status == MediaStatus::Ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut conn = state.conn().await?;
+        match db::media::find(&mut conn, current.id).await? {
+            Some(row) => current = row,
+            // The first attempt failed and removed its row: this retry may try again.
+            None => {
+                return Err(ApiError::new(ErrorCode::Conflict).with_detail(
+                    "Lần gửi trước của ảnh này đã thất bại, vui lòng gửi lại",
+                    "The first attempt with this key failed; send the photo again",
+                ));
+            }
+        }
+    }
+    if current.status != MediaStatus::Ready {
+        // Pending for minutes: the first attempt was abandoned half-way (its client went away).
+        // Clear it so the next retry starts afresh instead of waiting for the hourly sweep.
+        if current.created_at < chrono::Utc::now() - chrono::Duration::minutes(2) {
+            let mut conn = state.conn().await?;
+            if db::media::delete_if_pending(&mut conn, current.id).await? {
+                let _ = state.photos.delete(&current.display_key).await;
+                let _ = state.photos.delete(&current.thumbnail_key).await;
+            }
+        }
         return Err(ApiError::new(ErrorCode::Conflict).with_detail(
             "Ảnh này đang được xử lý, vui lòng thử lại sau giây lát",
             "This photo is still being processed; retry in a moment",
         ));
     }
+    let existing = &current;
     let path = received.file.path().to_owned();
     let exif = tokio::task::spawn_blocking(move || {
         std::fs::read(path)
@@ -312,6 +342,15 @@ pub enum Rendition {
     Thumbnail,
 }
 
+impl Rendition {
+    fn name(self) -> &'static str {
+        match self {
+            Rendition::Display => "display",
+            Rendition::Thumbnail => "thumbnail",
+        }
+    }
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct MediaPath {
@@ -320,21 +359,23 @@ pub struct MediaPath {
     pub rendition: Rendition,
 }
 
-/// A stored rendition of a photo. Photos of reports in public categories are public; otherwise
-/// only their uploader and staff may fetch them (404 for anyone else).
+/// A stored rendition of a photo. A photo attached to a report is visible as the report is
+/// (public categories to anyone; otherwise its reporter, the handling staff and admins); one not
+/// attached yet only to its uploader and admins. Anyone else gets 404.
 #[utoipa::path(
     tag = "reports",
     params(MediaPath),
     responses(
         (status = 200, description = "The JPEG", content_type = "image/jpeg", body = Vec<u8>),
-        (status = 400, description = "Malformed id or rendition", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 401, description = "Invalid credentials were sent", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such photo, or not visible to the caller", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo or rendition, or not visible to the caller", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "`storage_unavailable` or `database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/media/{id}/{rendition}")]
 pub async fn get_media_file(
+    request: HttpRequest,
     path: web::Path<MediaPath>,
     user: MaybeAuthUser,
     state: web::Data<AppState>,
@@ -345,19 +386,46 @@ pub async fn get_media_file(
         .await?
         .filter(|m| m.status == MediaStatus::Ready)
         .ok_or_else(ApiError::not_found)?;
-    let public = match row.report_id {
-        Some(report) => db::media::report_is_public(&mut conn, report).await?,
-        None => false,
+    // Attached: visible as its report is (public category, or the reporter, the handling staff
+    // and admins). Not attached yet: only its uploader and admins.
+    let (visible, public) = match row.report_id {
+        Some(report) => match db::reports::find(&mut conn, report).await? {
+            Some(r) => {
+                let audience = super::reports::audience(user.0.as_ref(), &r.report);
+                (
+                    r.category_public || audience != super::reports::Audience::Public,
+                    r.category_public,
+                )
+            }
+            None => (false, false),
+        },
+        None => {
+            let caller = user.0.as_ref();
+            let own = caller.is_some_and(|u| row.owner_id == Some(u.id) || u.role == Role::Admin);
+            (own, false)
+        }
     };
     drop(conn);
-    let caller = user.0.as_ref();
-    let visible = public
-        || caller.is_some_and(|u| {
-            row.owner_id == Some(u.id)
-                || matches!(u.role, Role::Staff | Role::Manager | Role::Admin)
-        });
     if !visible {
         return Err(ApiError::not_found());
+    }
+    let etag = format!("\"{id}-{}\"", rendition.name());
+    let cache = if public {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, max-age=3600"
+    };
+    // Renditions never change once stored: the tag is the id and the rendition.
+    let fresh = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if fresh {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
     }
     let key = match rendition {
         Rendition::Display => &row.display_key,
@@ -367,14 +435,11 @@ pub async fn get_media_file(
         StoreError::NotFound => ApiError::not_found(),
         other => store_error(other),
     })?;
-    let cache = if public {
-        "public, max-age=31536000, immutable"
-    } else {
-        "private, max-age=3600"
-    };
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
+        // Already compressed: the compression middleware leaves it alone.
+        .insert_header(header::ContentEncoding::Identity)
         .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::ETAG, format!("\"{id}-{}\"", key.len())))
+        .insert_header((header::ETAG, etag))
         .body(bytes))
 }

@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -158,12 +158,11 @@ pub struct ReportView {
     pub due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Why it went to this department (also the note of its `created` event).
+    pub routing_reason: String,
     /// Private.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_code: Option<String>,
-    /// Private.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_reason: Option<String>,
     /// Private.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous: Option<bool>,
@@ -267,7 +266,7 @@ fn check(body: &NewReportRequest, max_media: usize) -> Result<Checked, ApiError>
             ));
             None
         }
-        Err(TextError::ControlCharacters) => {
+        Err(TextError::ControlCharacters | TextError::OutOfRange) => {
             errors.push((
                 ErrorCode::ValidationFailed,
                 field(
@@ -403,7 +402,8 @@ pub async fn submit_report(
     let AuthenticatedJson { user, body, .. } = request;
     let key = idempotency_key(&http)?;
     let checked = check(&body, state.settings.reports.max_media)?;
-    let hash: Vec<u8> = Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()).to_vec();
+    let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    let hash: Vec<u8> = Sha256::digest(canonical).to_vec();
 
     let mut conn = state.conn().await?;
     let st = state.clone();
@@ -765,7 +765,7 @@ async fn duplicates(
 
 /// What the caller may see of one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Audience {
+pub(crate) enum Audience {
     Public,
     Owner,
     /// Staff of the handling department, or an admin.
@@ -774,7 +774,7 @@ enum Audience {
     },
 }
 
-fn audience(user: Option<&AuthUser>, r: &db::reports::Report) -> Audience {
+pub(crate) fn audience(user: Option<&AuthUser>, r: &db::reports::Report) -> Audience {
     let Some(user) = user else {
         return Audience::Public;
     };
@@ -837,7 +837,7 @@ async fn view(
         created_at: r.created_at,
         updated_at: r.updated_at,
         tracking_code: private.then(|| r.tracking_code.clone()),
-        routing_reason: private.then(|| r.routing_reason.clone()),
+        routing_reason: r.routing_reason.clone(),
         anonymous: private.then_some(r.anonymous),
         consent: private.then(|| Consent {
             version: r.consent_version.clone(),
@@ -849,8 +849,7 @@ async fn view(
 
 /// Finds a report the caller may see: reports of non-public categories exist only for their
 /// reporter and staff (404 for anyone else).
-async fn visible(
-    conn: &mut AsyncPgConnection,
+fn visible(
     row: Option<ReportWithNames>,
     user: Option<&AuthUser>,
 ) -> Result<(ReportWithNames, Audience), ApiError> {
@@ -859,7 +858,6 @@ async fn visible(
     if !row.category_public && who == Audience::Public {
         return Err(ApiError::not_found());
     }
-    let _ = conn;
     Ok((row, who))
 }
 
@@ -869,7 +867,7 @@ async fn detail(
     user: Option<&AuthUser>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
-    let (row, who) = visible(&mut conn, row, user).await?;
+    let (row, who) = visible(row, user)?;
     let photos = db::media::for_reports(&mut conn, &[row.report.id]).await?;
     let body = view(&mut conn, state, row, &photos, who).await?;
     let cache = if who == Audience::Public {
@@ -959,7 +957,7 @@ pub async fn get_report_events(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let row = db::reports::find(&mut conn, path.into_inner()).await?;
-    let (row, who) = visible(&mut conn, row, user.0.as_ref()).await?;
+    let (row, who) = visible(row, user.0.as_ref())?;
     let staff = matches!(who, Audience::Staff { .. });
     let events = db::report_events::for_report(&mut conn, row.report.id).await?;
     let items = events
@@ -1082,11 +1080,15 @@ fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(bad)?;
     let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    // Within what PostgreSQL stores and this service can have written (a forged far-away time
+    // would otherwise reach the database as an out-of-range timestamp).
+    let plausible = |t: &DateTime<Utc>| (2000..=9999).contains(&t.year());
     Ok(Cursor {
         created_at: micros
             .parse::<i64>()
             .ok()
             .and_then(DateTime::from_timestamp_micros)
+            .filter(plausible)
             .ok_or_else(bad)?,
         id: id.parse().map_err(|_| bad())?,
     })

@@ -383,6 +383,19 @@ async fn a_retried_upload_with_the_same_key_is_stored_once() {
     let other = std::fs::read(photo("gps/DSCN0021.jpg")).unwrap();
     let resp = upload_bytes(&app, t, other, "b.jpg", "image/jpeg", Some(&key)).await;
     assert_problem(resp, 409, "idempotency_key_reused").await;
+    // Retries arriving together while the first is still being decoded: one photo, one answer.
+    let key2 = uuid::Uuid::now_v7().to_string();
+    let together = futures::future::join_all(
+        (0..5).map(|_| upload_bytes(&app, t, jpeg.clone(), "a.jpg", "image/jpeg", Some(&key2))),
+    )
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    for resp in together {
+        assert_eq!(resp.status(), 201);
+        let v: Value = resp.json().await.unwrap();
+        ids.insert(v["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1);
     // Another resident's identical key is theirs, not a conflict.
     let someone = citizen(&app).await;
     let resp = upload_bytes(
@@ -403,7 +416,7 @@ async fn a_retried_upload_with_the_same_key_is_stored_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
 }
 
 #[tokio::test]

@@ -566,3 +566,78 @@ async fn the_public_feed_never_shows_who_reported_or_private_categories() {
     assert!(fc["next_cursor"].is_string());
     assert!(!fc.to_string().contains(&phone));
 }
+
+/// A staff member of department `code` (e.g. `24943-cong-an`): registered, promoted in SQL,
+/// signed in again.
+async fn staff_of(app: &TestApp, code: &str) -> String {
+    let phone = format!("09{:08}", uuid::Uuid::new_v4().as_u128() % 100_000_000);
+    let body = crate::accounts::register(app, &phone).await;
+    let id = uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
+    app.db
+        .client()
+        .await
+        .execute(
+            "UPDATE users SET role = 'staff', department_id = (SELECT id FROM departments WHERE code = $2) WHERE id = $1",
+            &[&id, &code],
+        )
+        .await
+        .unwrap();
+    let login: Value = post(
+        app,
+        "/api/v1/auth/login",
+        json!({"login": phone, "password": crate::accounts::PASSWORD}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_private_reports_photos_are_seen_only_by_its_reporter_and_handling_staff() {
+    let app = spawn_app().await;
+    let token = citizen(&app).await;
+    let shot = upload_ok(&app, &token, &photo("gps/DSCN0042.jpg")).await;
+    let mut body = report_body("security", KA_DO);
+    body["media_ids"] = json!([shot["id"]]);
+    body["anonymous"] = json!(true);
+    let report = submit_ok(&app, &token, &body).await;
+    let police = report["department"]["id"].as_str().unwrap().to_owned();
+    let url = report["photos"][0]["url"]
+        .as_str()
+        .unwrap()
+        .replace("http://localhost:8080", &app.address);
+    let fetch = |t: Option<String>| {
+        let mut req = app.client.get(&url);
+        if let Some(t) = t {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(fetch(Some(token.clone())).await.unwrap().status(), 200);
+    let handling = staff_of(&app, "24943-cong-an").await;
+    assert_eq!(fetch(Some(handling.clone())).await.unwrap().status(), 200);
+    let elsewhere = staff_of(&app, "24943-van-hoa-xa-hoi").await;
+    assert_eq!(fetch(Some(elsewhere.clone())).await.unwrap().status(), 404);
+    assert_eq!(
+        fetch(Some(citizen(&app).await)).await.unwrap().status(),
+        404
+    );
+    assert_eq!(fetch(None).await.unwrap().status(), 404);
+
+    // The handling staff see the report's private fields but not the identity of a reporter
+    // who asked to stay anonymous; staff elsewhere see nothing of it.
+    let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
+    let seen: Value = get_with(&app, &path, &handling).await.json().await.unwrap();
+    assert_eq!(seen["department"]["id"], police.as_str());
+    assert!(seen["tracking_code"].is_string());
+    assert!(seen.get("reporter").is_none(), "{seen}");
+    assert_problem(get_with(&app, &path, &elsewhere).await, 404, "not_found").await;
+    // A report that is not anonymous shows its reporter to the handling staff only.
+    let open = submit_ok(&app, &token, &report_body("security", KA_DO)).await;
+    let path = format!("/api/v1/reports/{}", open["id"].as_str().unwrap());
+    let seen: Value = get_with(&app, &path, &handling).await.json().await.unwrap();
+    assert_eq!(seen["reporter"]["full_name"], "Nguyễn Văn A");
+}
