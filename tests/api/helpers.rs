@@ -457,3 +457,14 @@ pub fn import_areas(file: &Path, database_url: &str) -> std::process::Output {
     .output()
     .unwrap()
 }
+
+/// A single number from the test's database (`SELECT count(*) …`).
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.db
+        .client()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::accounts::register;
-use crate::helpers::{TestApp, TestDb, assert_problem, shared_data, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestDb, assert_problem, count, shared_data, spawn_app, spawn_app_with,
+};
 
 pub fn photo(relative: &str) -> PathBuf {
     shared_data(&format!("photos/{relative}"))
@@ -352,14 +354,7 @@ async fn every_bad_upload_gets_its_own_clear_answer() {
     assert_problem(resp, 400, "bad_request").await;
 
     // None of the refusals left a row or a file behind.
-    let rows: i64 = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM media", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&app, "SELECT count(*) FROM media").await;
     assert_eq!(rows, 0);
 }
 
@@ -408,14 +403,7 @@ async fn a_retried_upload_with_the_same_key_is_stored_once() {
     )
     .await;
     assert_eq!(resp.status(), 201);
-    let rows: i64 = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM media", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&app, "SELECT count(*) FROM media").await;
     assert_eq!(rows, 3);
 }
 
@@ -512,13 +500,6 @@ async fn an_unwritable_store_is_a_503_and_leaves_no_row() {
                 .unwrap()
                 .contains(store_path.to_str().unwrap())
     );
-    let rows: i64 = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM media", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&app, "SELECT count(*) FROM media").await;
     assert_eq!(rows, 0);
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 use crate::accounts::{get_with, post};
-use crate::helpers::{TestApp, assert_problem, import_areas, shared_data, spawn_app};
+use crate::helpers::{TestApp, assert_problem, count, import_areas, shared_data, spawn_app};
 use crate::media::{citizen, photo, upload_ok};
 
 /// Near the seeded centroid of xã Ka Đô (no boundaries imported: nearest centroid wins).
@@ -48,16 +48,6 @@ pub async fn submit_ok(app: &TestApp, token: &str, body: &Value) -> Value {
 /// A point `metres` north of `at`.
 fn north(at: (f64, f64), metres: f64) -> (f64, f64) {
     (at.0 + metres / 111_320.0, at.1)
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .client()
-        .await
-        .query_one(sql, &[])
-        .await
-        .unwrap()
-        .get(0)
 }
 
 #[tokio::test]
