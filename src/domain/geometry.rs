@@ -1,7 +1,7 @@
 //! Points, boxes and commune boundaries (WGS84). Boundaries are held as `geo` multipolygons so
 //! routing can test containment; they are read from and written to GeoJSON (RFC 7946) geometry.
 
-use geo::{Area, BoundingRect, Centroid, Contains};
+use geo::{Area, BoundingRect, Centroid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -156,8 +156,11 @@ impl Boundary {
         }
     }
 
+    /// Inside or on the edge. A point on the border two communes share (phones send the same
+    /// 6 decimals the boundary files use) belongs to one of them, never to neither.
     pub fn contains(&self, at: Coordinates) -> bool {
-        self.0.contains(&geo::Point::new(at.lon, at.lat))
+        use geo::Intersects;
+        self.0.intersects(&geo::Point::new(at.lon, at.lat))
     }
 
     pub fn vertex_count(&self) -> usize {

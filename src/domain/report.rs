@@ -97,15 +97,31 @@ pub enum TextError {
     OutOfRange,
 }
 
+/// Zero-width and byte-order characters: they show nothing.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+/// Bidirectional overrides and isolates: they can make text read differently from what it says.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// NFC first (a phone may send "ệ" as e + two combining marks), so length counts what people
+/// see and the stored text compares equal to what staff type when they search.
 fn clean(raw: &str, max_chars: usize, multiline: bool) -> Result<String, TextError> {
-    let text = raw.trim();
-    if text.is_empty() {
+    use unicode_normalization::UnicodeNormalization;
+    let normalized: String = raw.nfc().collect();
+    let text = normalized.trim();
+    if !text.chars().any(|c| !c.is_whitespace() && !invisible(c)) {
         return Err(TextError::Empty);
     }
     if text.chars().count() > max_chars {
         return Err(TextError::TooLong);
     }
-    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    let allowed = |c: char| {
+        (!c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'))) && !bidi_control(c)
+    };
     if !text.chars().all(allowed) {
         return Err(TextError::ControlCharacters);
     }
@@ -220,6 +236,21 @@ mod tests {
             Err(TextError::TooLong)
         );
         assert!(Description::parse("dòng 1\ndòng 2\tx").is_ok());
+        // Invisible-only text is empty; bidirectional overrides are refused.
+        assert_eq!(
+            Description::parse("\u{200B}\u{FEFF} \u{200D}"),
+            Err(TextError::Empty)
+        );
+        assert_eq!(
+            Description::parse("abc\u{202E}def"),
+            Err(TextError::ControlCharacters)
+        );
+        // Decomposed Vietnamese counts (and is stored) as the precomposed text.
+        let decomposed = "e\u{0302}\u{0323}".repeat(2000);
+        assert_eq!(
+            Description::parse(&decomposed).unwrap().as_str(),
+            "ệ".repeat(2000)
+        );
         assert_eq!(
             Description::parse("a\u{0}b"),
             Err(TextError::ControlCharacters)

@@ -107,6 +107,19 @@ fn unsupported(what: &str) -> ApiError {
 fn photo_error(err: PhotoError, limits: &PhotoLimits) -> ApiError {
     match err {
         PhotoError::Unsupported { detected } => unsupported(detected),
+        // Within the pixel limit but too costly to decode (e.g. 16-bit RGBA): say so, not "40 MP".
+        PhotoError::TooManyPixels { width, height }
+            if u64::from(width) * u64::from(height) <= limits.max_pixels =>
+        {
+            ApiError::new(ErrorCode::PhotoTooLarge).with_detail(
+                format!(
+                    "Ảnh {width}×{height} cần quá nhiều bộ nhớ để xử lý: hãy gửi ảnh JPEG hoặc ảnh nhỏ hơn"
+                ),
+                format!(
+                    "A {width}×{height} image of this kind needs too much memory to decode: send a JPEG or a smaller image"
+                ),
+            )
+        }
         PhotoError::TooManyPixels { width, height } => ApiError::new(ErrorCode::PhotoTooLarge)
             .with_detail(
                 format!(

@@ -370,6 +370,10 @@ async fn points_inside_each_real_commune_reach_that_communes_department() {
             assert_eq!(dept, format!("{code}-{kind}"), "{category} in {code}");
         }
     }
+    // A vertex that Đơn Dương and Quảng Lập share, at the 6 decimals a phone sends: one of them.
+    let on_border = submit_ok(&app, &token, &report_body("road", (11.725121, 108.466524))).await;
+    let code = on_border["area"]["code"].as_str().unwrap();
+    assert!(code == "24931" || code == "24955", "{on_border}");
 }
 
 #[tokio::test]
