@@ -7,6 +7,8 @@ pub mod calendar;
 pub mod catalog;
 pub mod geometry;
 pub mod identity;
+pub mod lifecycle;
+pub mod lunar;
 pub mod report;
 pub mod routing;
 pub mod tracking_code;
