@@ -51,6 +51,21 @@ pub enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// The working-time calendar's public holidays.
+    Holidays {
+        #[command(subcommand)]
+        command: HolidaysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HolidaysCommand {
+    /// Computes YEAR's public holidays (lunar ones included, with make-up days off for those on
+    /// a weekend) and adds those not yet in the holidays table, for an admin to confirm or edit.
+    Suggest {
+        #[arg(value_parser = clap::value_parser!(i32).range(1901..=2199))]
+        year: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +183,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Apikey {
                 command: ApikeyCommand::Revoke { name },
             } => accounts::revoke_api_keys(&settings, &name).await,
+            Command::Holidays {
+                command: HolidaysCommand::Suggest { year },
+            } => {
+                let days = crate::domain::holidays::suggest(year)
+                    .ok_or_else(|| anyhow::anyhow!("no calendar for {year}"))?;
+                with_database(&settings, async |url| {
+                    startup::prepare_database(url).await?;
+                    let mut conn = db::connect(url).await?;
+                    for day in &days {
+                        let added =
+                            db::holidays::insert_day_off_if_absent(&mut conn, day.day, &day.name)
+                                .await?;
+                        let mark = if added { "added" } else { "kept (already set)" };
+                        say(&format!("{}\t{}\t{mark}", day.day, day.name))?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
         }
     })
 }

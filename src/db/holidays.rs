@@ -23,3 +23,23 @@ pub async fn load_calendar(conn: &mut AsyncPgConnection) -> QueryResult<WorkingC
         .map(|(d, _)| *d);
     Ok(WorkingCalendar::new(days_off, working))
 }
+
+/// Adds a day off unless the day already has an entry (an admin's decision stands); returns
+/// whether it was added.
+pub async fn insert_day_off_if_absent(
+    conn: &mut AsyncPgConnection,
+    day: chrono::NaiveDate,
+    name: &str,
+) -> QueryResult<bool> {
+    let n = diesel::insert_into(holidays::table)
+        .values((
+            holidays::day.eq(day),
+            holidays::kind.eq(HolidayKind::DayOff),
+            holidays::name.eq(name),
+        ))
+        .on_conflict(holidays::day)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}

@@ -6,6 +6,7 @@ pub mod area_import;
 pub mod calendar;
 pub mod catalog;
 pub mod geometry;
+pub mod holidays;
 pub mod identity;
 pub mod lifecycle;
 pub mod lunar;

@@ -452,3 +452,66 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert!(refused, "no new connections after SIGTERM");
     assert!(server.terminate().success(), "clean exit");
 }
+
+#[tokio::test]
+async fn holidays_suggest_adds_the_years_days_off_and_keeps_what_an_admin_set() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    // An admin already decided 2026-02-16 differently: that entry stays.
+    client
+        .execute(
+            "INSERT INTO holidays (day, kind, name) VALUES ('2026-02-16', 'day_off', 'Quyết định của UBND')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let out = phananh_command(
+        &["holidays", "suggest", "2026"],
+        &[("DATABASE_URL", &db.url)],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2026-02-17\tTết Nguyên Đán (mùng 1)\tadded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2026-02-16\tTết Nguyên Đán (30 Tết)\tkept"),
+        "{stdout}"
+    );
+    let rows: Vec<(String, String)> = client
+        .query(
+            "SELECT day::text, name FROM holidays WHERE extract(year FROM day) = 2026 ORDER BY day",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows.len(), 11);
+    assert_eq!(rows[1].1, "Quyết định của UBND");
+    // Giỗ Tổ 2026 is a Sunday (26 April): Monday the 27th is the day off.
+    assert!(
+        rows.iter()
+            .any(|(d, n)| d == "2026-04-27" && n.contains("Giỗ Tổ"))
+    );
+    // Running it again adds nothing.
+    let again = phananh_command(
+        &["holidays", "suggest", "2026"],
+        &[("DATABASE_URL", &db.url)],
+    )
+    .output()
+    .unwrap();
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("\tadded"));
+    let bad = phananh_command(&["holidays", "suggest", "12"], &[("DATABASE_URL", &db.url)])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
