@@ -158,21 +158,11 @@ async fn receive_form(
             gate: gate.clone(),
         },
     );
-    let mut other_bytes = 0u64;
-    let mut parts = 0;
+    let mut others = OtherParts::default();
     while let Some(mut field) = form.try_next().await.map_err(multipart_error)? {
-        parts += 1;
-        if parts > MAX_PARTS {
-            return Err(UploadError::Malformed("too many form parts".into()));
-        }
+        others.count()?;
         if field.name() != Some("file") {
-            while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
-                gate.consumed(chunk.len());
-                other_bytes += chunk.len() as u64;
-                if other_bytes > OTHER_FIELDS_LIMIT {
-                    return Err(UploadError::Malformed("form fields too large".into()));
-                }
-            }
+            others.discard(&mut field, &gate).await?;
             continue;
         }
         let temp = tempfile::Builder::new()
@@ -211,17 +201,8 @@ async fn receive_form(
         drop(field);
         // Drain whatever follows, so the client gets our answer rather than a reset connection.
         while let Some(mut rest) = form.try_next().await.map_err(multipart_error)? {
-            parts += 1;
-            if parts > MAX_PARTS {
-                return Err(UploadError::Malformed("too many form parts".into()));
-            }
-            while let Some(chunk) = rest.try_next().await.map_err(multipart_error)? {
-                gate.consumed(chunk.len());
-                other_bytes += chunk.len() as u64;
-                if other_bytes > OTHER_FIELDS_LIMIT {
-                    return Err(UploadError::Malformed("form fields too large".into()));
-                }
-            }
+            others.count()?;
+            others.discard(&mut rest, &gate).await?;
         }
         return Ok(Upload {
             file: temp,
@@ -231,6 +212,38 @@ async fn receive_form(
         });
     }
     Err(UploadError::NoFile)
+}
+
+/// The parts of a form other than `file`: counted, read and thrown away, within limits.
+#[derive(Default)]
+struct OtherParts {
+    parts: usize,
+    bytes: u64,
+}
+
+impl OtherParts {
+    fn count(&mut self) -> Result<(), UploadError> {
+        self.parts += 1;
+        if self.parts > MAX_PARTS {
+            return Err(UploadError::Malformed("too many form parts".into()));
+        }
+        Ok(())
+    }
+
+    async fn discard(
+        &mut self,
+        field: &mut actix_multipart::Field,
+        gate: &Gate,
+    ) -> Result<(), UploadError> {
+        while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+            gate.consumed(chunk.len());
+            self.bytes += chunk.len() as u64;
+            if self.bytes > OTHER_FIELDS_LIMIT {
+                return Err(UploadError::Malformed("form fields too large".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn sniff(head: &[u8]) -> Result<SourceFormat, UploadError> {

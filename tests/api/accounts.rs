@@ -30,6 +30,39 @@ pub async fn get_with(app: &TestApp, path: &str, token: &str) -> reqwest::Respon
         .unwrap()
 }
 
+/// An access token for a fresh account with `role`, in `department` (a department code) for
+/// staff and managers: registered over HTTP, promoted in SQL, signed in again so the token is
+/// the new role's.
+pub async fn account_token(app: &TestApp, role: &str, department: Option<&str>) -> String {
+    let phone = format!("09{:08}", uuid::Uuid::new_v4().as_u128() % 100_000_000);
+    let body = register(app, &phone).await;
+    if role == "citizen" {
+        return body["access_token"].as_str().unwrap().to_owned();
+    }
+    let id = uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
+    app.db
+        .client()
+        .await
+        .execute(
+            "UPDATE users SET role = $2::text::user_role, \
+             department_id = (SELECT id FROM departments WHERE code = $3) WHERE id = $1",
+            &[&id, &role, &department],
+        )
+        .await
+        .unwrap();
+    let login: Value = post(
+        app,
+        "/api/v1/auth/login",
+        json!({"login": phone, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Registers a resident and returns the token response.
 pub async fn register(app: &TestApp, phone: &str) -> Value {
     let resp = post(

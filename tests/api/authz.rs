@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, post, register};
+use crate::accounts::account_token;
 use crate::helpers::{TestApp, spawn_app};
 
 /// Who may call an operation.
@@ -55,43 +55,9 @@ async fn credentials(app: &TestApp, role: &str) -> Option<(&'static str, String)
             .unwrap();
         return Some(("X-Api-Key", key.to_owned()));
     }
-    let phone = format!("09{:08}", rand_digits());
-    let body = register(app, &phone).await;
-    if role != "citizen" {
-        let dept = if role == "admin" {
-            "NULL"
-        } else {
-            "(SELECT id FROM departments WHERE code = '24943-kinh-te')"
-        };
-        app.db
-            .client()
-            .await
-            .execute(
-                &format!("UPDATE users SET role = '{role}', department_id = {dept} WHERE id = $1"),
-                &[&uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap()],
-            )
-            .await
-            .unwrap();
-    }
-    // Sign in again so the token carries the new role (the server reads it from the database anyway).
-    let login: Value = post(
-        app,
-        "/api/v1/auth/login",
-        json!({"login": phone, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    Some((
-        "Authorization",
-        format!("Bearer {}", login["access_token"].as_str().unwrap()),
-    ))
-}
-
-fn rand_digits() -> u32 {
-    uuid::Uuid::new_v4().as_u128() as u32 % 100_000_000
+    let department = matches!(role, "staff" | "manager").then_some("24943-kinh-te");
+    let token = account_token(app, role, department).await;
+    Some(("Authorization", format!("Bearer {token}")))
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::accounts::register;
+use crate::accounts::account_token;
 use crate::helpers::{
     TestApp, TestDb, assert_problem, count, shared_data, spawn_app, spawn_app_with,
 };
@@ -25,9 +25,7 @@ pub fn photos_in(folder: &str) -> Vec<PathBuf> {
 
 /// A fresh resident's access token.
 pub async fn citizen(app: &TestApp) -> String {
-    let phone = format!("09{:08}", uuid::Uuid::new_v4().as_u128() % 100_000_000);
-    let body = register(app, &phone).await;
-    body["access_token"].as_str().unwrap().to_owned()
+    account_token(app, "citizen", None).await
 }
 
 /// `POST /api/v1/media` with `bytes` as the `file` field.

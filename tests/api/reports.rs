@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use serde_json::{Value, json};
 
-use crate::accounts::{get_with, post};
+use crate::accounts::{account_token, get_with, post};
 use crate::helpers::{TestApp, assert_problem, count, import_areas, shared_data, spawn_app};
 use crate::media::{citizen, photo, upload_ok};
 
@@ -561,34 +561,6 @@ async fn the_public_feed_never_shows_who_reported_or_private_categories() {
     assert!(!fc.to_string().contains(&phone));
 }
 
-/// A staff member of department `code` (e.g. `24943-cong-an`): registered, promoted in SQL,
-/// signed in again.
-async fn staff_of(app: &TestApp, code: &str) -> String {
-    let phone = format!("09{:08}", uuid::Uuid::new_v4().as_u128() % 100_000_000);
-    let body = crate::accounts::register(app, &phone).await;
-    let id = uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
-    app.db
-        .client()
-        .await
-        .execute(
-            "UPDATE users SET role = 'staff', department_id = (SELECT id FROM departments WHERE code = $2) WHERE id = $1",
-            &[&id, &code],
-        )
-        .await
-        .unwrap();
-    let login: Value = post(
-        app,
-        "/api/v1/auth/login",
-        json!({"login": phone, "password": crate::accounts::PASSWORD}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    login["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_private_reports_photos_are_seen_only_by_its_reporter_and_handling_staff() {
     let app = spawn_app().await;
@@ -611,9 +583,9 @@ async fn a_private_reports_photos_are_seen_only_by_its_reporter_and_handling_sta
         req.send()
     };
     assert_eq!(fetch(Some(token.clone())).await.unwrap().status(), 200);
-    let handling = staff_of(&app, "24943-cong-an").await;
+    let handling = account_token(&app, "staff", Some("24943-cong-an")).await;
     assert_eq!(fetch(Some(handling.clone())).await.unwrap().status(), 200);
-    let elsewhere = staff_of(&app, "24943-van-hoa-xa-hoi").await;
+    let elsewhere = account_token(&app, "staff", Some("24943-van-hoa-xa-hoi")).await;
     assert_eq!(fetch(Some(elsewhere.clone())).await.unwrap().status(), 404);
     assert_eq!(
         fetch(Some(citizen(&app).await)).await.unwrap().status(),
