@@ -222,6 +222,16 @@ pub struct ReportSettings {
     pub max_media: usize,
     /// Version of the consent text residents accept; recorded with each report.
     pub consent_version: String,
+    /// A resolved report closes itself this many days after resolution...
+    pub auto_close_days: u32,
+    /// ...and until then its reporter may reopen it.
+    pub reopen_days: u32,
+    /// Receipt must be acknowledged (accepted) within this many working hours.
+    pub ack_working_hours: u32,
+    /// The longest extension a manager may grant, in working days.
+    pub max_extension_working_days: u32,
+    /// How often the deadline job looks for passed deadlines and reports to close.
+    pub deadline_check_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -298,6 +308,11 @@ impl Default for Settings {
                 duplicate_days: 30,
                 max_media: 6,
                 consent_version: "2026-01-01".into(),
+                auto_close_days: 7,
+                reopen_days: 7,
+                ack_working_hours: 8,
+                max_extension_working_days: 30,
+                deadline_check_interval_secs: 60,
             },
         }
     }

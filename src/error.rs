@@ -95,6 +95,14 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 503: the photo store cannot be written right now; retry after `Retry-After` seconds.
     StorageUnavailable,
+    /// 409: the action is not possible in the report's current state (or no longer: someone
+    /// acted first).
+    InvalidTransition,
+    /// 409: this resolution was already rated.
+    AlreadyRated,
+    /// 409: the ticket changed since the caller read it (`If-Match` names an older version);
+    /// reload and decide again.
+    StaleVersion,
 }
 
 impl ErrorCode {
@@ -137,6 +145,7 @@ impl ErrorCode {
             InvalidMedia => StatusCode::UNPROCESSABLE_ENTITY,
             IdempotencyKeyReused => StatusCode::CONFLICT,
             StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            InvalidTransition | AlreadyRated | StaleVersion => StatusCode::CONFLICT,
         }
     }
 
@@ -182,6 +191,9 @@ impl ErrorCode {
             InvalidMedia => "invalid_media",
             IdempotencyKeyReused => "idempotency_key_reused",
             StorageUnavailable => "storage_unavailable",
+            InvalidTransition => "invalid_transition",
+            AlreadyRated => "already_rated",
+            StaleVersion => "stale_version",
         }
     }
 
@@ -242,6 +254,18 @@ impl ErrorCode {
                 "Idempotency key reused with a different request",
             ),
             StorageUnavailable => ("Kho ảnh tạm thời gián đoạn", "Photo storage unavailable"),
+            InvalidTransition => (
+                "Không thể thực hiện thao tác này ở trạng thái hiện tại",
+                "Not possible in the report's current state",
+            ),
+            AlreadyRated => (
+                "Kết quả này đã được đánh giá",
+                "This resolution was already rated",
+            ),
+            StaleVersion => (
+                "Phản ánh đã được người khác cập nhật, vui lòng tải lại",
+                "The ticket changed since you loaded it; reload it",
+            ),
         };
         Text::new(vi, en)
     }

@@ -34,6 +34,8 @@ pub struct Media {
     pub position: i16,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Attached by staff to an event (an "after" photo), not one of the reporter's.
+    pub from_staff: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -120,12 +122,14 @@ pub async fn attach(
     report: Uuid,
     event: Uuid,
     position: i16,
+    from_staff: bool,
 ) -> QueryResult<()> {
     diesel::update(media::table.find(id))
         .set((
             media::report_id.eq(report),
             media::event_id.eq(event),
             media::position.eq(position),
+            media::from_staff.eq(from_staff),
             media::expires_at.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)
@@ -190,4 +194,18 @@ pub async fn delete_if_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryR
 pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
     diesel::delete(media::table.find(id)).execute(conn).await?;
     Ok(())
+}
+
+/// The ready photos attached to these events, in order.
+pub async fn for_events(
+    conn: &mut AsyncPgConnection,
+    event_ids: &[Uuid],
+) -> QueryResult<Vec<Media>> {
+    media::table
+        .filter(media::event_id.eq_any(event_ids))
+        .filter(media::status.eq(MediaStatus::Ready))
+        .order((media::event_id, media::position, media::id))
+        .select(Media::as_select())
+        .load(conn)
+        .await
 }

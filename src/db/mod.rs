@@ -15,6 +15,8 @@ pub mod media;
 pub mod outbox;
 pub mod password_resets;
 pub mod report_events;
+pub mod report_followers;
+pub mod report_ratings;
 pub mod reports;
 pub mod routing_rules;
 pub mod schema;

@@ -23,11 +23,60 @@ pub struct ReportEvent {
     pub public_note: Option<String>,
     pub internal_note: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// [`EventDetails`] as JSON.
+    pub details: Option<serde_json::Value>,
+}
+
+/// What an event carried besides its status change (stored as `details`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventDetails {
+    /// Transfer: where it came from and where it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_department: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_department: Option<Uuid>,
+    /// Extension: the deadline before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_after: Option<DateTime<Utc>>,
+    /// Mark as duplicate: the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Uuid>,
+    /// Assignment: the new assignee (`None` with `unassigned` for a cleared one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Uuid>,
+}
+
+impl EventDetails {
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        (self != &EventDetails::default())
+            .then(|| serde_json::to_value(self).ok())
+            .flatten()
+    }
+
+    /// Unreadable details (written by a newer version) read as none rather than failing a page.
+    pub fn from_json(value: Option<&serde_json::Value>) -> EventDetails {
+        value
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, event: &ReportEvent) -> QueryResult<()> {
     diesel::insert_into(report_events::table)
         .values(event)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_many(conn: &mut AsyncPgConnection, events: &[ReportEvent]) -> QueryResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(report_events::table)
+        .values(events)
         .execute(conn)
         .await?;
     Ok(())

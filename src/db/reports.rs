@@ -35,6 +35,24 @@ pub struct Report {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub assignee_id: Option<Uuid>,
+    pub duplicate_of: Option<Uuid>,
+    pub ack_due_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub ack_overdue_at: Option<DateTime<Utc>>,
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub extended_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
+    pub follower_count: i32,
+}
+
+impl Report {
+    /// Open and past its deadline at `now`.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_open() && self.due_at < now
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -58,6 +76,7 @@ pub struct NewReport<'a> {
     pub consent_version: &'a str,
     pub consent_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    pub ack_due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -217,4 +236,277 @@ pub async fn open_nearby(
         .select(Report::as_select())
         .load(conn)
         .await
+}
+
+/// What a transition changes on the row. `None` leaves a column alone; `Some(None)` clears a
+/// nullable one. The version is always bumped by [`update_if_version`].
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = reports)]
+pub struct ReportChange {
+    pub status: Option<ReportStatus>,
+    pub department_id: Option<Uuid>,
+    pub assignee_id: Option<Option<Uuid>>,
+    pub duplicate_of: Option<Option<Uuid>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub ack_due_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<Option<DateTime<Utc>>>,
+    pub ack_overdue_at: Option<Option<DateTime<Utc>>>,
+    pub overdue_at: Option<Option<DateTime<Utc>>>,
+    pub extended_at: Option<Option<DateTime<Utc>>>,
+    pub resolved_at: Option<Option<DateTime<Utc>>>,
+    pub closed_at: Option<Option<DateTime<Utc>>>,
+    pub reopen_count: Option<i32>,
+}
+
+/// Applies `change` if the row is still at `version` (optimistic concurrency: two staff acting
+/// at once cannot both win). Returns the new version, or `None` when someone else changed the
+/// report first.
+pub async fn update_if_version(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    version: i32,
+    change: &ReportChange,
+) -> QueryResult<Option<i32>> {
+    diesel::update(
+        reports::table
+            .filter(reports::id.eq(id))
+            .filter(reports::version.eq(version)),
+    )
+    .set((change, reports::version.eq(reports::version + 1)))
+    .returning(reports::version)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Adds `n` (±) to the follower count and returns the new count. Not a staff decision, so it
+/// does not bump the version.
+pub async fn add_followers(conn: &mut AsyncPgConnection, id: Uuid, n: i32) -> QueryResult<i32> {
+    diesel::update(reports::table.find(id))
+        .set(reports::follower_count.eq(reports::follower_count + n))
+        .returning(reports::follower_count)
+        .get_result(conn)
+        .await
+}
+
+/// The queue's orders (api.md: `sort=due_at|-created_at`; the other two directions as well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketSort {
+    DueAt,
+    DueAtDesc,
+    CreatedAt,
+    CreatedAtDesc,
+}
+
+impl TicketSort {
+    pub fn parse(raw: &str) -> Option<TicketSort> {
+        Some(match raw {
+            "due_at" => TicketSort::DueAt,
+            "-due_at" => TicketSort::DueAtDesc,
+            "created_at" => TicketSort::CreatedAt,
+            "-created_at" => TicketSort::CreatedAtDesc,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketSort::DueAt => "due_at",
+            TicketSort::DueAtDesc => "-due_at",
+            TicketSort::CreatedAt => "created_at",
+            TicketSort::CreatedAtDesc => "-created_at",
+        }
+    }
+
+    /// The sort key of a row.
+    pub fn key(self, r: &Report) -> DateTime<Utc> {
+        match self {
+            TicketSort::DueAt | TicketSort::DueAtDesc => r.due_at,
+            TicketSort::CreatedAt | TicketSort::CreatedAtDesc => r.created_at,
+        }
+    }
+}
+
+/// Who is working on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    User(Uuid),
+    Nobody,
+}
+
+#[derive(Debug, Clone)]
+pub struct TicketFilter {
+    /// `None`: every department (admins).
+    pub department: Option<Uuid>,
+    pub statuses: Vec<ReportStatus>,
+    /// `Some(true)`: open and past the deadline at `now`; `Some(false)`: the others.
+    pub overdue: Option<bool>,
+    pub now: DateTime<Utc>,
+    pub assignee: Option<AssigneeFilter>,
+    pub category: Option<String>,
+    pub area: Option<String>,
+    /// `LIKE` patterns over the folded text; each must match.
+    pub search: Vec<String>,
+}
+
+/// A page of the staff queue: rows after `cursor = (sort key, id)` in `sort` order.
+pub async fn list_tickets(
+    conn: &mut AsyncPgConnection,
+    filter: &TicketFilter,
+    sort: TicketSort,
+    cursor: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<ReportWithNames>> {
+    use diesel::sql_types::Text;
+    let mut q = with_names!().into_boxed();
+    if let Some(d) = filter.department {
+        q = q.filter(reports::department_id.eq(d));
+    }
+    if !filter.statuses.is_empty() {
+        q = q.filter(reports::status.eq_any(filter.statuses.clone()));
+    }
+    match filter.overdue {
+        Some(true) => {
+            q = q
+                .filter(reports::status.eq_any(ReportStatus::OPEN))
+                .filter(reports::due_at.lt(filter.now))
+        }
+        Some(false) => {
+            q = q.filter(
+                reports::due_at
+                    .ge(filter.now)
+                    .or(reports::status.ne_all(ReportStatus::OPEN)),
+            )
+        }
+        None => {}
+    }
+    match filter.assignee {
+        Some(AssigneeFilter::User(u)) => q = q.filter(reports::assignee_id.eq(u)),
+        Some(AssigneeFilter::Nobody) => q = q.filter(reports::assignee_id.is_null()),
+        None => {}
+    }
+    if let Some(code) = &filter.category {
+        q = q.filter(categories::code.eq(code.clone()));
+    }
+    if let Some(code) = &filter.area {
+        q = q.filter(areas::code.eq(code.clone()));
+    }
+    for pattern in &filter.search {
+        // The pattern goes through the same fold as the stored text (see domain::search).
+        q = q.filter(
+            sql::<Bool>("reports.search_text LIKE phananh_fold(")
+                .bind::<Text, _>(pattern.clone())
+                .sql(")"),
+        );
+    }
+    let q = match (sort, cursor) {
+        (TicketSort::DueAt, Some((at, id))) => q.filter(
+            reports::due_at
+                .gt(at)
+                .or(reports::due_at.eq(at).and(reports::id.gt(id))),
+        ),
+        (TicketSort::DueAtDesc, Some((at, id))) => q.filter(
+            reports::due_at
+                .lt(at)
+                .or(reports::due_at.eq(at).and(reports::id.lt(id))),
+        ),
+        (TicketSort::CreatedAt, Some((at, id))) => q.filter(
+            reports::created_at
+                .gt(at)
+                .or(reports::created_at.eq(at).and(reports::id.gt(id))),
+        ),
+        (TicketSort::CreatedAtDesc, Some((at, id))) => q.filter(
+            reports::created_at
+                .lt(at)
+                .or(reports::created_at.eq(at).and(reports::id.lt(id))),
+        ),
+        (_, None) => q,
+    };
+    let q = match sort {
+        TicketSort::DueAt => q.order((reports::due_at.asc(), reports::id.asc())),
+        TicketSort::DueAtDesc => q.order((reports::due_at.desc(), reports::id.desc())),
+        TicketSort::CreatedAt => q.order((reports::created_at.asc(), reports::id.asc())),
+        TicketSort::CreatedAtDesc => q.order((reports::created_at.desc(), reports::id.desc())),
+    };
+    q.limit(limit)
+        .select(ReportWithNames::as_select())
+        .load(conn)
+        .await
+}
+
+/// A report a background job just changed: what its timeline event needs.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Marked {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub area_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub department_id: Uuid,
+    #[diesel(sql_type = super::schema::sql_types::ReportStatus)]
+    pub status: ReportStatus,
+}
+
+/// Marks up to `limit` open reports whose deadline passed before `now` as overdue. Rows another
+/// transaction holds are skipped (`SKIP LOCKED`), so several processes share the work and none
+/// waits; a skipped row is found again by the next pass.
+pub async fn mark_overdue(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Marked>> {
+    diesel::sql_query(
+        "UPDATE reports SET overdue_at = $1 WHERE id IN (\
+            SELECT id FROM reports \
+            WHERE overdue_at IS NULL AND due_at < $1 \
+              AND status IN ('new', 'accepted', 'in_progress', 'on_hold', 'reopened') \
+            ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, area_id, department_id, status",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Marks up to `limit` reports still `new` past their acknowledgement deadline.
+pub async fn mark_ack_overdue(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Marked>> {
+    diesel::sql_query(
+        "UPDATE reports SET ack_overdue_at = $1 WHERE id IN (\
+            SELECT id FROM reports \
+            WHERE status = 'new' AND ack_overdue_at IS NULL AND ack_due_at < $1 \
+            ORDER BY ack_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, area_id, department_id, status",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Closes up to `limit` reports resolved before `resolved_before` (not reopened since). A
+/// reopen in flight holds its row, so it is skipped here, and the reopen's version check makes
+/// it lose cleanly if the close committed first.
+pub async fn close_resolved(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    resolved_before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Marked>> {
+    diesel::sql_query(
+        "UPDATE reports SET status = 'closed', closed_at = $1, version = version + 1 WHERE id IN (\
+            SELECT id FROM reports \
+            WHERE status = 'resolved' AND resolved_at < $2 \
+            ORDER BY resolved_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, area_id, department_id, status",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .bind::<diesel::sql_types::Timestamptz, _>(resolved_before)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
 }

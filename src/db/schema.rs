@@ -294,6 +294,7 @@ diesel::table! {
         position -> Int2,
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
+        from_staff -> Bool,
     }
 }
 
@@ -312,6 +313,26 @@ diesel::table! {
         to_status -> ReportStatus,
         public_note -> Nullable<Text>,
         internal_note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        details -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    report_followers (report_id, user_id) {
+        report_id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    report_ratings (report_id, cycle) {
+        report_id -> Uuid,
+        cycle -> Int4,
+        user_id -> Nullable<Uuid>,
+        score -> Int2,
+        comment -> Nullable<Text>,
         created_at -> Timestamptz,
     }
 }
@@ -342,6 +363,18 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        assignee_id -> Nullable<Uuid>,
+        duplicate_of -> Nullable<Uuid>,
+        ack_due_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        ack_overdue_at -> Nullable<Timestamptz>,
+        overdue_at -> Nullable<Timestamptz>,
+        extended_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        reopen_count -> Int4,
+        follower_count -> Int4,
+        // search_text (generated, queried by name in SQL) is left out: diesel's 32-column limit
     }
 }
 
@@ -353,6 +386,10 @@ diesel::joinable!(media -> users (owner_id));
 diesel::joinable!(report_events -> areas (area_id));
 diesel::joinable!(report_events -> reports (report_id));
 diesel::joinable!(report_events -> users (actor_id));
+diesel::joinable!(report_followers -> reports (report_id));
+diesel::joinable!(report_followers -> users (user_id));
+diesel::joinable!(report_ratings -> reports (report_id));
+diesel::joinable!(report_ratings -> users (user_id));
 diesel::joinable!(reports -> areas (area_id));
 diesel::joinable!(reports -> categories (category_id));
 diesel::joinable!(reports -> departments (department_id));
@@ -382,6 +419,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_resets,
     refresh_tokens,
     report_events,
+    report_followers,
+    report_ratings,
     reports,
     routing_rules,
     sessions,

@@ -58,6 +58,23 @@ impl Action {
         Action::Reopen,
         Action::Close,
     ];
+
+    /// The wire and timeline name (`mark_duplicate`), as serde spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Start => "start",
+            Action::Hold => "hold",
+            Action::Resume => "resume",
+            Action::Resolve => "resolve",
+            Action::Reject => "reject",
+            Action::Transfer => "transfer",
+            Action::MarkDuplicate => "mark_duplicate",
+            Action::Extend => "extend",
+            Action::Reopen => "reopen",
+            Action::Close => "close",
+        }
+    }
 }
 
 /// Who acts, as far as the lifecycle cares.
@@ -302,6 +319,13 @@ mod tests {
                 seen.contains(&S::Rejected) || start == S::OnHold || start == S::InProgress,
                 "{start:?}"
             );
+        }
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }
     }
 

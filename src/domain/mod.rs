@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod lunar;
 pub mod report;
 pub mod routing;
+pub mod search;
 pub mod tracking_code;
 
 pub use catalog::{

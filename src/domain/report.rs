@@ -161,6 +161,35 @@ impl Address {
     }
 }
 
+/// A note on a report's timeline (public or internal), a rating's comment, a reopen's reason:
+/// multi-line, up to 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_CHARS: usize = 2000;
+
+    /// `None` for an absent or blank note.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Self>, TextError> {
+        match raw {
+            None => Ok(None),
+            Some(s) => match clean(s, Self::MAX_CHARS, true) {
+                Ok(text) => Ok(Some(Self(text))),
+                Err(TextError::Empty) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// GPS accuracy in metres as the phone reports it: finite, 0 to 100 km.
 pub fn parse_accuracy(raw: Option<f64>) -> Result<Option<f64>, TextError> {
     match raw {

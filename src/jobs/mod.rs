@@ -2,6 +2,7 @@
 //! one database: work is claimed in PostgreSQL (`FOR UPDATE SKIP LOCKED`), never by in-process
 //! state alone.
 
+pub mod deadlines;
 pub mod media_sweeper;
 
 use std::sync::Arc;
@@ -10,5 +11,6 @@ use crate::startup::AppState;
 
 /// Starts the background jobs on the current runtime.
 pub fn spawn(state: Arc<AppState>) {
-    tokio::spawn(media_sweeper::run(state));
+    tokio::spawn(media_sweeper::run(state.clone()));
+    tokio::spawn(deadlines::run(state));
 }

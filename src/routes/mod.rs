@@ -5,11 +5,13 @@
 pub mod auth;
 pub mod catalog;
 pub mod fallback;
+pub mod feedback;
 pub mod health;
 mod http_cache;
 pub mod me;
 pub mod media;
 pub mod reports;
+pub mod tickets;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -41,7 +43,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(reports::list_reports)
         .service(reports::get_report_by_code)
         .service(reports::get_report)
-        .service(reports::get_report_events);
+        .service(reports::get_report_events)
+        .service(feedback::rate_report)
+        .service(feedback::reopen_report)
+        .service(feedback::follow_report)
+        .service(feedback::unfollow_report)
+        .service(tickets::list_tickets)
+        .service(tickets::get_ticket)
+        .service(tickets::transition_ticket)
+        .service(tickets::assign_ticket);
 }
 
 #[derive(OpenApi)]
@@ -60,6 +70,7 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "accounts", description = "Sign-up, sign-in, tokens, password reset, the caller's own profile and devices"),
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
         (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
+        (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment"),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),

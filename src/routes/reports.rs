@@ -160,6 +160,12 @@ pub struct ReportView {
     pub updated_at: DateTime<Utc>,
     /// Why it went to this department (also the note of its `created` event).
     pub routing_reason: String,
+    /// When it was last resolved (null while not resolved).
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// For a `duplicate`: the original, which its reporter now follows.
+    pub duplicate_of: Option<Uuid>,
+    /// Residents who said "me too".
+    pub follower_count: i32,
     /// Private.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_code: Option<String>,
@@ -181,19 +187,47 @@ pub struct ReportPage {
     pub next_cursor: Option<String>,
 }
 
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserRef {
+    pub id: Uuid,
+    pub full_name: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportEventView {
     pub id: Uuid,
-    /// What happened: `created`, `accept`, `resolve`, …
+    /// What happened: `created`, `accept`, `start`, `hold`, `resume`, `resolve`, `reject`,
+    /// `transfer`, `mark_duplicate`, `extend`, `assign`, `reopen`, `close`, or the marks of
+    /// the deadline job, `overdue` and `ack_overdue`.
     pub action: String,
     pub from_status: Option<ReportStatus>,
     pub to_status: ReportStatus,
-    /// Who acted, by role (never by name in the public timeline).
+    /// Who acted, by role (never by name in the public timeline); null for the system.
     pub actor_role: Option<Role>,
     pub public_note: Option<String>,
     /// Staff only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub internal_note: Option<String>,
+    /// Photos attached to this step (the reporter's with `created`, "after" photos with
+    /// `resolve`).
+    pub photos: Vec<PhotoRef>,
+    /// Transfer: the department it left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_department: Option<DepartmentRef>,
+    /// Transfer: the department it went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_department: Option<DepartmentRef>,
+    /// Extension: the deadline before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at_before: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at_after: Option<DateTime<Utc>>,
+    /// Mark as duplicate: the original report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Uuid>,
+    /// Assignment (staff only): who now works on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<UserRef>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -206,7 +240,7 @@ pub struct ReportEventPage {
 // ---------------------------------------------------------------------------------------------
 // Submission
 
-fn field(field: &str, code: &'static str, vi: &str, en: &str) -> FieldError {
+pub(crate) fn field(field: &str, code: &'static str, vi: &str, en: &str) -> FieldError {
     FieldError {
         field: field.to_owned(),
         code,
@@ -575,6 +609,7 @@ async fn create(
     // When: the legal deadline in working time.
     let calendar = db::holidays::load_calendar(conn).await?;
     let due_at = calendar.due_at(now, category.deadline_amount, category.deadline_unit);
+    let ack_due_at = calendar.add_working_minutes(now, i64::from(settings.ack_working_hours) * 60);
 
     // Photos: the caller's, ready, not attached, not expired.
     let photos = db::media::lock_for_attach(conn, &checked.media_ids).await?;
@@ -618,6 +653,7 @@ async fn create(
             consent_version: &settings.consent_version,
             consent_at: now,
             due_at,
+            ack_due_at,
             created_at: now,
         },
     )
@@ -637,12 +673,13 @@ async fn create(
             public_note: Some(reason.clone()),
             internal_note: None,
             created_at: now,
+            details: None,
         },
     )
     .await?;
     let mut photo_refs = Vec::new();
     for (position, media_id) in checked.media_ids.iter().enumerate() {
-        db::media::attach(conn, *media_id, id, event_id, position as i16).await?;
+        db::media::attach(conn, *media_id, id, event_id, position as i16, false).await?;
         if let Some(m) = photos.iter().find(|m| m.id == *media_id) {
             photo_refs.push(photo_ref(state, m));
         }
@@ -685,7 +722,7 @@ async fn create(
     })
 }
 
-fn photo_ref(state: &AppState, m: &db::media::Media) -> PhotoRef {
+pub(crate) fn photo_ref(state: &AppState, m: &db::media::Media) -> PhotoRef {
     let (url, thumbnail_url) = media_urls(&state.settings.public_url, m.id);
     PhotoRef {
         id: m.id,
@@ -788,7 +825,7 @@ pub(crate) fn audience(user: Option<&AuthUser>, r: &db::reports::Report) -> Audi
     }
 }
 
-async fn view(
+pub(crate) async fn view(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     row: ReportWithNames,
@@ -830,7 +867,7 @@ async fn view(
         },
         photos: photos
             .iter()
-            .filter(|m| m.report_id == Some(r.id))
+            .filter(|m| m.report_id == Some(r.id) && !m.from_staff)
             .map(|m| photo_ref(state, m))
             .collect(),
         due_at: r.due_at,
@@ -838,6 +875,9 @@ async fn view(
         updated_at: r.updated_at,
         tracking_code: private.then(|| r.tracking_code.clone()),
         routing_reason: r.routing_reason.clone(),
+        resolved_at: r.resolved_at,
+        duplicate_of: r.duplicate_of,
+        follower_count: r.follower_count,
         anonymous: private.then_some(r.anonymous),
         consent: private.then(|| Consent {
             version: r.consent_version.clone(),
@@ -849,7 +889,7 @@ async fn view(
 
 /// Finds a report the caller may see: reports of non-public categories exist only for their
 /// reporter and staff (404 for anyone else).
-fn visible(
+pub(crate) fn visible(
     row: Option<ReportWithNames>,
     user: Option<&AuthUser>,
 ) -> Result<(ReportWithNames, Audience), ApiError> {
@@ -937,6 +977,84 @@ pub async fn get_report_by_code(
     detail(&state, row, user.0.as_ref()).await
 }
 
+/// A report's timeline, oldest first, as `staff` (internal notes, assignees) or anyone may see it.
+pub(crate) async fn event_views(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    report: Uuid,
+    staff: bool,
+) -> Result<Vec<ReportEventView>, ApiError> {
+    let events = db::report_events::for_report(conn, report).await?;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let photos = db::media::for_events(conn, &ids).await?;
+    let mut departments: std::collections::HashMap<Uuid, String> = Default::default();
+    let mut users: std::collections::HashMap<Uuid, String> = Default::default();
+    let mut items = Vec::with_capacity(events.len());
+    for e in events {
+        let details = db::report_events::EventDetails::from_json(e.details.as_ref());
+        let from_department =
+            department_ref(conn, &mut departments, details.from_department).await?;
+        let to_department = department_ref(conn, &mut departments, details.to_department).await?;
+        let assignee = match details.assignee.filter(|_| staff) {
+            Some(id) => {
+                if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(id) {
+                    let name = db::users::find(conn, id)
+                        .await?
+                        .map(|u| u.full_name)
+                        .unwrap_or_default();
+                    slot.insert(name);
+                }
+                Some(UserRef {
+                    id,
+                    full_name: users.get(&id).cloned().unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        items.push(ReportEventView {
+            id: e.id,
+            photos: photos
+                .iter()
+                .filter(|m| m.event_id == Some(e.id))
+                .map(|m| photo_ref(state, m))
+                .collect(),
+            action: e.action,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            actor_role: e.actor_role,
+            public_note: e.public_note,
+            internal_note: if staff { e.internal_note } else { None },
+            from_department,
+            to_department,
+            due_at_before: details.due_at_before,
+            due_at_after: details.due_at_after,
+            duplicate_of: details.duplicate_of,
+            assignee,
+            created_at: e.created_at,
+        });
+    }
+    Ok(items)
+}
+
+async fn department_ref(
+    conn: &mut AsyncPgConnection,
+    names: &mut std::collections::HashMap<Uuid, String>,
+    id: Option<Uuid>,
+) -> Result<Option<DepartmentRef>, ApiError> {
+    let Some(id) = id else { return Ok(None) };
+    if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
+        let name = db::departments::find(conn, id)
+            .await?
+            .map(|d| d.name)
+            .unwrap_or_default();
+        slot.insert(name);
+    }
+    Ok(Some(DepartmentRef {
+        id,
+        name: names.get(&id).cloned().unwrap_or_default(),
+    }))
+}
+
 /// The report's timeline, oldest first. Internal notes only for the handling staff.
 #[utoipa::path(
     tag = "reports",
@@ -959,20 +1077,7 @@ pub async fn get_report_events(
     let row = db::reports::find(&mut conn, path.into_inner()).await?;
     let (row, who) = visible(row, user.0.as_ref())?;
     let staff = matches!(who, Audience::Staff { .. });
-    let events = db::report_events::for_report(&mut conn, row.report.id).await?;
-    let items = events
-        .into_iter()
-        .map(|e| ReportEventView {
-            id: e.id,
-            action: e.action,
-            from_status: e.from_status,
-            to_status: e.to_status,
-            actor_role: e.actor_role,
-            public_note: e.public_note,
-            internal_note: if staff { e.internal_note } else { None },
-            created_at: e.created_at,
-        })
-        .collect();
+    let items = event_views(&mut conn, &state, row.report.id, staff).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::VARY, "Authorization"))
         .json(ReportEventPage {
@@ -1013,7 +1118,7 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-fn bad_query(vi: &str, en: &str) -> ApiError {
+pub(crate) fn bad_query(vi: &str, en: &str) -> ApiError {
     ApiError::invalid_query(vi.to_owned(), en.to_owned())
 }
 
@@ -1094,7 +1199,7 @@ fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
     })
 }
 
-fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     match limit.unwrap_or(50) {
         n @ 1..=100 => Ok(i64::from(n)),
         _ => Err(bad_query(

@@ -16,6 +16,8 @@ enum Access {
 }
 
 const ACCOUNTS: &[&str] = &["citizen", "staff", "manager", "admin"];
+const STAFF: &[&str] = &["staff", "manager", "admin"];
+const MANAGERS: &[&str] = &["manager", "admin"];
 
 fn decision(method: &str, path: &str) -> Option<Access> {
     use Access::*;
@@ -35,6 +37,11 @@ fn decision(method: &str, path: &str) -> Option<Access> {
             Public
         }
         ("GET", "/api/v1/reports/by-code/{tracking_code}") => Public,
+        ("POST", "/api/v1/reports/{id}/rating" | "/api/v1/reports/{id}/reopen") => Roles(ACCOUNTS),
+        ("POST" | "DELETE", "/api/v1/reports/{id}/follow") => Roles(ACCOUNTS),
+        ("GET", "/api/v1/tickets" | "/api/v1/tickets/{id}") => Roles(STAFF),
+        ("POST", "/api/v1/tickets/{id}/transitions") => Roles(STAFF),
+        ("POST", "/api/v1/tickets/{id}/assign") => Roles(MANAGERS),
         _ => return None,
     })
 }

@@ -12,3 +12,4 @@ mod migrations;
 mod openapi;
 mod reports;
 mod routing;
+mod tickets;
