@@ -34,7 +34,13 @@ ALTER TABLE reports
     ADD COLUMN search_text     text GENERATED ALWAYS AS
         (phananh_fold(description || ' ' || coalesce(address, ''))) STORED;
 
+-- Reports from before this migration: an approximate acknowledgement deadline, and whatever
+-- is already past marked now without events, so the first deadline pass after the upgrade does
+-- not raise a flood of old alarms.
 UPDATE reports SET ack_due_at = created_at + interval '24 hours';
+UPDATE reports SET ack_overdue_at = now() WHERE status = 'new' AND ack_due_at < now();
+UPDATE reports SET overdue_at = now()
+    WHERE due_at < now() AND status IN ('new', 'accepted', 'in_progress', 'on_hold', 'reopened');
 ALTER TABLE reports ALTER COLUMN ack_due_at SET NOT NULL;
 
 -- The queue: open tickets of a department by deadline (the default), and everything by age.

@@ -279,6 +279,19 @@ pub async fn update_if_version(
     .optional()
 }
 
+/// Locks these reports' rows until the transaction ends, always in id order (so two
+/// transactions locking the same pair cannot deadlock).
+pub async fn lock(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    reports::table
+        .filter(reports::id.eq_any(ids))
+        .order(reports::id)
+        .select(reports::id)
+        .for_update()
+        .load::<Uuid>(conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds `n` (±) to the follower count and returns the new count. Not a staff decision, so it
 /// does not bump the version.
 pub async fn add_followers(conn: &mut AsyncPgConnection, id: Uuid, n: i32) -> QueryResult<i32> {
@@ -399,28 +412,25 @@ pub async fn list_tickets(
                 .sql(")"),
         );
     }
-    let q = match (sort, cursor) {
-        (TicketSort::DueAt, Some((at, id))) => q.filter(
-            reports::due_at
-                .gt(at)
-                .or(reports::due_at.eq(at).and(reports::id.gt(id))),
-        ),
-        (TicketSort::DueAtDesc, Some((at, id))) => q.filter(
-            reports::due_at
-                .lt(at)
-                .or(reports::due_at.eq(at).and(reports::id.lt(id))),
-        ),
-        (TicketSort::CreatedAt, Some((at, id))) => q.filter(
-            reports::created_at
-                .gt(at)
-                .or(reports::created_at.eq(at).and(reports::id.gt(id))),
-        ),
-        (TicketSort::CreatedAtDesc, Some((at, id))) => q.filter(
-            reports::created_at
-                .lt(at)
-                .or(reports::created_at.eq(at).and(reports::id.lt(id))),
-        ),
-        (_, None) => q,
+    // Row comparisons, `(due_at, id) > ($1, $2)`: PostgreSQL turns them into an index range
+    // on `reports_queue_due` / `reports_queue_created`, so a deep page costs what the first does.
+    let q = match cursor {
+        Some((at, id)) => {
+            let (column, op) = match sort {
+                TicketSort::DueAt => ("due_at", ">"),
+                TicketSort::DueAtDesc => ("due_at", "<"),
+                TicketSort::CreatedAt => ("created_at", ">"),
+                TicketSort::CreatedAtDesc => ("created_at", "<"),
+            };
+            q.filter(
+                sql::<Bool>(&format!("(reports.{column}, reports.id) {op} ("))
+                    .bind::<diesel::sql_types::Timestamptz, _>(at)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id)
+                    .sql(")"),
+            )
+        }
+        None => q,
     };
     let q = match sort {
         TicketSort::DueAt => q.order((reports::due_at.asc(), reports::id.asc())),

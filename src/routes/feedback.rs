@@ -211,7 +211,9 @@ pub async fn reopen_report(
                 r.version,
                 Some(&user),
                 |current| {
-                    lifecycle::transition(current, Action::Reopen, Actor::Reporter).map(|_| ())
+                    lifecycle::transition(current, Action::Reopen, Actor::Reporter)
+                        .map(|_| ())
+                        .map_err(refusal)
                 },
                 Change {
                     action: Action::Reopen.as_str(),

@@ -68,6 +68,8 @@ pub struct Ticket {
     pub ack_due_at: DateTime<Utc>,
     /// Still `new` past `ack_due_at` now.
     pub ack_overdue: bool,
+    /// The first acknowledgement (a transfer does not reset it; the receiving department's
+    /// `accept` is in the timeline).
     pub accepted_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -560,7 +562,9 @@ pub async fn get_ticket(
 // ---------------------------------------------------------------------------------------------
 // Changing
 
-/// `If-Match: "7"` (or `W/"7"`, or `*`): the version the caller last saw.
+/// `If-Match: "7"` (or `*`): the version the caller last saw. `If-Match` compares strongly
+/// (RFC 9110 §13.1.1), so a weak tag `W/"7"` never matches: it reads as version 0, which no
+/// ticket has.
 fn if_match(request: &HttpRequest) -> Result<Option<i32>, ApiError> {
     let Some(raw) = request.headers().get(header::IF_MATCH) else {
         return Ok(None);
@@ -575,7 +579,13 @@ fn if_match(request: &HttpRequest) -> Result<Option<i32>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    let text = text.strip_prefix("W/").unwrap_or(text);
+    if let Some(weak) = text.strip_prefix("W/") {
+        return weak
+            .trim_matches('"')
+            .parse::<i32>()
+            .map(|_| Some(0))
+            .map_err(|_| bad());
+    }
     text.trim_matches('"').parse().map(Some).map_err(|_| bad())
 }
 
@@ -665,7 +675,7 @@ pub(crate) async fn commit(
     report: &Report,
     expected: i32,
     actor: Option<&AuthUser>,
-    retry_check: impl FnOnce(ReportStatus) -> Result<(), Refusal>,
+    retry_check: impl FnOnce(ReportStatus) -> Result<(), ApiError>,
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
@@ -680,7 +690,7 @@ pub(crate) async fn commit(
         let current = db::reports::find(conn, report.id).await?;
         return Err(match current {
             Some(c) => match retry_check(c.report.status) {
-                Err(r) => refusal(r),
+                Err(e) => e,
                 Ok(()) => ApiError::new(ErrorCode::StaleVersion),
             },
             None => ApiError::not_found(),
@@ -758,11 +768,13 @@ async fn plan(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     user: &AuthUser,
-    report: &Report,
+    row: &ReportWithNames,
     body: &TransitionRequest,
     to: ReportStatus,
     now: DateTime<Utc>,
 ) -> Result<Change, ApiError> {
+    let report = &row.report;
+    let public = row.category_public;
     let mut errors = Vec::new();
     let public_note = note(&body.public_note, "public_note", &mut errors);
     let internal_note = note(&body.internal_note, "internal_note", &mut errors);
@@ -868,10 +880,18 @@ async fn plan(
                     "A report cannot duplicate itself",
                 )]));
             }
+            // Both rows locked, in id order, before anything is read or written: two clerks
+            // marking A as a duplicate of B and B of A at once then queue up instead of
+            // deadlocking, and the second sees the first's result below.
+            db::reports::lock(conn, &[report.id, original_id]).await?;
             let original = find_in_scope(conn, user, original_id)
                 .await
-                .map_err(|_| unknown())?
-                .report;
+                .map_err(|_| unknown())?;
+            if public && !original.category_public {
+                // The public timeline would point at a report residents may not see.
+                return Err(unknown());
+            }
+            let original = original.report;
             if original.status == ReportStatus::Duplicate {
                 return Err(validation(vec![field(
                     "duplicate_of",
@@ -999,14 +1019,18 @@ pub async fn transition_ticket(
             }
             let actor = actor_of(&user);
             let to = lifecycle::transition(report.status, body.action, actor).map_err(refusal)?;
-            let change = plan(conn, &st, &user, &report, &body, to, now).await?;
+            let change = plan(conn, &st, &user, &row, &body, to, now).await?;
             let action = body.action;
             commit(
                 conn,
                 &report,
                 report.version,
                 Some(&user),
-                |current| lifecycle::transition(current, action, actor).map(|_| ()),
+                |current| {
+                    lifecycle::transition(current, action, actor)
+                        .map(|_| ())
+                        .map_err(refusal)
+                },
                 change,
                 now,
             )
@@ -1017,7 +1041,16 @@ pub async fn transition_ticket(
     metrics::counter!("phananh_ticket_transitions_total", "action" => body.action.as_str())
         .increment(1);
     tracing::info!(report = %id, action = body.action.as_str(), actor = %user.id, "ticket transition");
-    let body = detail(&mut conn, &state, &user, row).await?;
+    let in_scope = match user.department_scope() {
+        DepartmentScope::All => true,
+        DepartmentScope::Only(d) => d == row.report.department_id,
+        DepartmentScope::None => false,
+    };
+    let mut body = detail(&mut conn, &state, &user, row).await?;
+    if !in_scope {
+        // Transferred away: what it now is, without the reporter's contact.
+        body.reporter = None;
+    }
     Ok(detail_response(actix_web::http::StatusCode::OK, &body))
 }
 
@@ -1063,21 +1096,14 @@ pub async fn assign_ticket(
             if expected.is_some_and(|v| v != report.version) {
                 return Err(ApiError::new(ErrorCode::StaleVersion));
             }
-            let finished = |s: ReportStatus| {
-                if s.is_open() {
-                    Ok(())
-                } else {
-                    Err(Refusal::InvalidTransition {
-                        action: Action::Accept,
-                        from: s,
-                    })
-                }
-            };
-            if !report.status.is_open() {
-                return Err(ApiError::new(ErrorCode::InvalidTransition).with_detail(
+            let finished = || {
+                ApiError::new(ErrorCode::InvalidTransition).with_detail(
                     "Phản ánh đã kết thúc, không thể phân công",
                     "The ticket is finished; it cannot be assigned",
-                ));
+                )
+            };
+            if !report.status.is_open() {
+                return Err(finished());
             }
             if let Some(assignee) = body.user_id {
                 let member = db::users::find(conn, assignee).await?.is_some_and(|u| {
@@ -1102,7 +1128,7 @@ pub async fn assign_ticket(
                 &report,
                 report.version,
                 Some(&user),
-                finished,
+                |s| if s.is_open() { Ok(()) } else { Err(finished()) },
                 Change {
                     action: "assign",
                     to: report.status,
@@ -1162,7 +1188,11 @@ mod tests {
                 .to_http_request()
         };
         assert_eq!(if_match(&req("\"7\"")).unwrap(), Some(7));
-        assert_eq!(if_match(&req("W/\"7\"")).unwrap(), Some(7));
+        assert_eq!(
+            if_match(&req("W/\"7\"")).unwrap(),
+            Some(0),
+            "weak never matches"
+        );
         assert_eq!(if_match(&req("*")).unwrap(), None);
         assert!(if_match(&req("\"x\"")).is_err());
     }

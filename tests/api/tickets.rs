@@ -176,15 +176,32 @@ async fn the_whole_lifecycle_through_the_api() {
     assert_eq!(resolve["action"], "resolve");
     assert_eq!(resolve["internal_note"], "Tốn 2 bao xi măng");
     assert_eq!(resolve["photos"][0]["id"], after["id"]);
-    // The photo cannot be attached twice.
+    // The photo cannot be attached a second time, to another ticket.
+    let other_ticket = new_report(&app, &d.resident, "Ổ gà thứ hai").await;
+    act_ok(&app, &d.staff, &other_ticket, json!({"action": "accept"})).await;
     let again = act(
         &app,
         &d.staff,
-        &id,
-        json!({"action": "hold", "public_note": "x", "media_ids": [after["id"]]}),
+        &other_ticket,
+        json!({"action": "resolve", "public_note": "x", "media_ids": [after["id"]]}),
     )
     .await;
-    assert_eq!(again.status(), 409, "a resolved report cannot be held");
+    assert_problem(again, 422, "invalid_media").await;
+    // Nor someone else's upload.
+    let theirs = upload_ok(&app, &d.resident, &photo("gps/DSCN0010.jpg")).await;
+    let again = act(
+        &app,
+        &d.staff,
+        &other_ticket,
+        json!({"action": "resolve", "public_note": "x", "media_ids": [theirs["id"]]}),
+    )
+    .await;
+    assert_problem(again, 422, "invalid_media").await;
+    assert_eq!(
+        ticket(&app, &d.staff, &other_ticket).await["status"],
+        "accepted",
+        "nothing written"
+    );
 
     // The resident's timeline: every step, public notes, no internal ones.
     let events: Value = get_with(&app, &format!("/api/v1/reports/{id}/events"), &d.resident)
@@ -506,12 +523,29 @@ async fn another_departments_tickets_do_not_exist() {
     .await;
     assert_problem(resp, 403, "forbidden").await;
     // The staff timeline is the department's too: others see the public one.
+    act_ok(
+        &app,
+        &d.staff,
+        &id,
+        json!({"action": "accept", "internal_note": "Số điện thoại người báo: gọi sau 17h"}),
+    )
+    .await;
     let events: Value = get_with(&app, &format!("/api/v1/reports/{id}/events"), &elsewhere)
         .await
         .json()
         .await
         .unwrap();
-    assert!(events["items"][0].get("internal_note").is_none());
+    assert_eq!(events["items"][1]["action"], "accept");
+    assert!(events["items"][1].get("internal_note").is_none());
+    let own: Value = get_with(&app, &format!("/api/v1/reports/{id}/events"), &d.staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        own["items"][1]["internal_note"],
+        "Số điện thoại người báo: gọi sau 17h"
+    );
     // Residents have no queue; admins see every department's.
     let resp = get_with(&app, "/api/v1/tickets", &d.resident).await;
     assert_problem(resp, 403, "forbidden").await;
@@ -522,7 +556,7 @@ async fn another_departments_tickets_do_not_exist() {
         [id]
     );
     // Nothing was changed by the refused calls.
-    assert_eq!(count(&app, "SELECT count(*) FROM report_events").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM report_events").await, 2);
 }
 
 #[tokio::test]
@@ -581,7 +615,14 @@ async fn a_stale_if_match_is_refused_and_a_current_one_accepted() {
     assert_eq!(resp.headers()["etag"], "\"2\"");
     // A clerk who loaded version 1 tries to act on it again.
     assert_problem(send("\"1\"", "start").await.unwrap(), 409, "stale_version").await;
-    assert_eq!(send("W/\"2\"", "start").await.unwrap().status(), 200);
+    // If-Match compares strongly: a weak tag never matches.
+    assert_problem(
+        send("W/\"2\"", "start").await.unwrap(),
+        409,
+        "stale_version",
+    )
+    .await;
+    assert_eq!(send("\"2\"", "start").await.unwrap().status(), 200);
     assert_problem(send("yesterday", "hold").await.unwrap(), 400, "bad_request").await;
 }
 
@@ -610,6 +651,16 @@ async fn transfer_keeps_the_deadline_and_the_history_shows_the_hop() {
     .await;
     assert_problem(resp, 422, "validation_failed").await;
     act_ok(&app, &d.staff, &id, json!({"action": "accept"})).await;
+    // The first department was late to acknowledge; the receiving one gets its own 8 hours.
+    app.db
+        .client()
+        .await
+        .execute(
+            "UPDATE reports SET ack_due_at = now() - interval '1 day', ack_overdue_at = now() WHERE id::text = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
     let moved = act_ok(
         &app,
         &d.manager,
@@ -620,6 +671,13 @@ async fn transfer_keeps_the_deadline_and_the_history_shows_the_hop() {
     assert_eq!(moved["status"], "new");
     assert_eq!(moved["department"]["id"], target.as_str());
     assert_eq!(moved["due_at"], before["due_at"], "the deadline stays");
+    let ack_due: DateTime<Utc> = moved["ack_due_at"].as_str().unwrap().parse().unwrap();
+    assert!(ack_due > Utc::now(), "acknowledgement clock restarted");
+    assert_eq!(moved["ack_overdue"], false);
+    assert!(
+        moved.get("reporter").is_none() || moved["reporter"].is_null(),
+        "no longer theirs"
+    );
     // The old department no longer sees it; the new one does.
     assert_problem(
         get_with(&app, &format!("/api/v1/tickets/{id}"), &d.staff).await,
@@ -761,7 +819,7 @@ async fn a_duplicate_closes_and_its_reporter_follows_the_original() {
     )
     .await;
     assert_eq!(following, 1);
-    // A duplicate of a duplicate is pointed at the original instead.
+    // A duplicate of a duplicate is refused: the clerk is told to choose the original.
     let third = new_report(&app, &d.resident, "Cây đổ").await;
     let resp = act(
         &app,
@@ -1212,4 +1270,130 @@ async fn a_reopen_after_the_window_is_refused() {
     )
     .await;
     assert_problem(resp, 409, "invalid_transition").await;
+}
+
+#[tokio::test]
+async fn a_change_landing_between_read_and_write_is_refused_not_lost() {
+    let app = spawn_app().await;
+    let d = desk(&app).await;
+    let id = new_report(&app, &d.resident, "Mương thoát nước bị lấp").await;
+    act_ok(&app, &d.staff, &id, json!({"action": "accept"})).await;
+    // Another session changes the row and holds it uncommitted while the clerk resolves: the
+    // clerk's request reads the old version, then waits for the row...
+    let (other, conn) = app
+        .db
+        .server_config()
+        .clone()
+        .dbname(&app.db.name)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    other
+        .batch_execute(&format!(
+            "BEGIN; UPDATE reports SET version = version + 1, assignee_id = NULL WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    let request = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/tickets/{id}/transitions")),
+            d.staff.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"action": "resolve", "public_note": "Đã nạo vét"}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // ...and when the other change commits, the clerk's write finds a newer version.
+    other.batch_execute("COMMIT").await.unwrap();
+    let resp = request.await.unwrap();
+    assert_problem(resp, 409, "stale_version").await;
+    let t = ticket(&app, &d.staff, &id).await;
+    assert_eq!(t["status"], "accepted");
+    assert_eq!(t["version"], 3);
+    let resolves = count(
+        &app,
+        "SELECT count(*) FROM report_events WHERE action = 'resolve'",
+    )
+    .await;
+    assert_eq!(resolves, 0);
+}
+
+#[tokio::test]
+async fn the_deadline_job_works_in_batches_and_skips_what_a_clerk_holds() {
+    let app = spawn_app().await;
+    let d = desk(&app).await;
+    let seed = new_report(&app, &d.resident, "Rác ven suối").await;
+    // 450 more like it (over two batches of 200), due an hour ago.
+    let client = app.db.client().await;
+    client
+        .execute(
+            "INSERT INTO reports (id, tracking_code, reporter_id, category_id, area_id, department_id,
+                 routing_reason, description, lat, lon, consent_version, consent_at, due_at,
+                 ack_due_at, created_at)
+             SELECT gen_random_uuid(), upper(substr(md5(random()::text || g), 1, 10)), reporter_id,
+                 category_id, area_id, department_id, routing_reason, description, lat, lon,
+                 consent_version, consent_at, now() - interval '1 hour', ack_due_at, created_at
+             FROM reports, generate_series(1, 450) AS g WHERE id::text = $1",
+            &[&seed],
+        )
+        .await
+        .unwrap();
+    // A clerk's transaction holds one of them.
+    let (holder, conn) = app
+        .db
+        .server_config()
+        .clone()
+        .dbname(&app.db.name)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let held: uuid::Uuid = holder
+        .query_one(
+            "SELECT id FROM reports WHERE id::text <> $1 LIMIT 1",
+            &[&seed],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM reports WHERE id = '{held}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let (a, b) = tokio::join!(run_deadlines(&app, now), run_deadlines(&app, now));
+    assert_eq!(
+        a.overdue + b.overdue,
+        449,
+        "all but the held one, each once"
+    );
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        run_deadlines(&app, now).await.overdue,
+        1,
+        "the held one, next pass"
+    );
+    let events = count(
+        &app,
+        "SELECT count(*) FROM report_events WHERE action = 'overdue'",
+    )
+    .await;
+    assert_eq!(events, 450);
+    let unmarked = count(
+        &app,
+        "SELECT count(*) FROM reports WHERE overdue_at IS NULL AND due_at < now()",
+    )
+    .await;
+    assert_eq!(unmarked, 0);
 }
