@@ -75,6 +75,7 @@ pub struct Settings {
     pub ioc: IocSettings,
     pub media: MediaSettings,
     pub reports: ReportSettings,
+    pub outbox: OutboxSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +171,25 @@ pub struct IocSettings {
     pub push_url: Option<String>,
     pub push_secret: Option<Secret>,
     pub push_interval_secs: u64,
+}
+
+/// The outbox worker: how messages leave the process (email, push, IOC snapshots).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Delivery attempts before a message is set aside as `dead` (an admin may retry it).
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each next one twice as long (±50% jitter)...
+    pub retry_base_ms: u64,
+    /// ...but never longer than this.
+    pub retry_max_ms: u64,
+    /// How often an idle worker looks for due messages.
+    pub poll_interval_ms: u64,
+    /// Messages claimed at once, and delivered concurrently.
+    pub batch_size: u32,
+    /// A claimed message is someone else's to retry if not settled within this time (a worker
+    /// that died mid-delivery).
+    pub lease_secs: u64,
 }
 
 /// Where photos are kept.
@@ -302,6 +322,14 @@ impl Default for Settings {
                 unattached_ttl_hours: 24,
                 sweep_interval_secs: 600,
             },
+            outbox: OutboxSettings {
+                max_attempts: 10,
+                retry_base_ms: 10_000,
+                retry_max_ms: 3_600_000,
+                poll_interval_ms: 1_000,
+                batch_size: 32,
+                lease_secs: 300,
+            },
             reports: ReportSettings {
                 centroid_max_distance_m: 10_000.0,
                 duplicate_radius_m: 150.0,
@@ -423,8 +451,8 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 9] = [
-    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports",
+const SECTIONS: [&str; 10] = [
+    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports", "outbox",
 ];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod http_context;
 pub mod jobs;
 pub mod media;
+pub mod notify;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -31,6 +31,8 @@ pub struct AppState {
     /// Photo decodes running at once (each may take a few hundred MB).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
     pub areas: Arc<crate::db::areas::AreaIndexCache>,
+    /// SMTP, when `smtp.url` is set.
+    pub mailer: Option<Arc<crate::notify::email::Mailer>>,
 }
 
 impl AppState {
@@ -124,6 +126,8 @@ impl Application {
                     .max(1),
             )),
             areas: Arc::new(crate::db::areas::AreaIndexCache::default()),
+            mailer: crate::notify::email::Mailer::new(&settings.smtp, &settings.public_url)?
+                .map(Arc::new),
             settings: settings.clone(),
         });
         crate::jobs::spawn(state.clone().into_inner());

@@ -157,3 +157,34 @@ pub async fn active_admins(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         .get_result(conn)
         .await
 }
+
+/// Addresses that hear of a department's tickets: the department's own mailbox, and every
+/// active staff member and manager of it with an email address. Lower-cased, no repeats.
+pub async fn department_recipients(
+    conn: &mut AsyncPgConnection,
+    department: Uuid,
+) -> QueryResult<Vec<String>> {
+    use super::schema::departments;
+    let mut out: Vec<String> = departments::table
+        .find(department)
+        .select(departments::email)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()?
+        .flatten()
+        .into_iter()
+        .collect();
+    let people: Vec<Option<String>> = users::table
+        .filter(users::department_id.eq(department))
+        .filter(users::status.eq(UserStatus::Active))
+        .filter(users::role.eq_any([Role::Staff, Role::Manager]))
+        .filter(users::email.is_not_null())
+        .order(users::created_at)
+        .select(users::email)
+        .load(conn)
+        .await?;
+    out.extend(people.into_iter().flatten());
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|e| seen.insert(e.to_lowercase()));
+    Ok(out)
+}

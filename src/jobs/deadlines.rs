@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use crate::config::ReportSettings;
+use crate::config::Settings;
 use crate::db;
 use crate::db::report_events::ReportEvent;
 use crate::db::reports::Marked;
@@ -37,7 +37,7 @@ pub async fn run(state: Arc<AppState>) {
     let period = Duration::from_secs(state.settings.reports.deadline_check_interval_secs.max(1));
     loop {
         match state.pool.get().await {
-            Ok(mut conn) => match run_once(&mut conn, &state.settings.reports, Utc::now()).await {
+            Ok(mut conn) => match run_once(&mut conn, &state.settings, Utc::now()).await {
                 Ok(pass) if pass != Pass::default() => {
                     tracing::info!(
                         overdue = pass.overdue,
@@ -58,14 +58,15 @@ pub async fn run(state: Arc<AppState>) {
 /// Marks and closes everything due at `now`, in batches, until nothing is left.
 pub async fn run_once(
     conn: &mut AsyncPgConnection,
-    settings: &ReportSettings,
+    all: &Settings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Pass> {
+    let settings = &all.reports;
     let mut pass = Pass::default();
     let resolved_before = now - chrono::Duration::days(i64::from(settings.auto_close_days));
-    pass.overdue = drain(conn, Kind::Overdue, now, resolved_before, settings).await?;
-    pass.ack_overdue = drain(conn, Kind::AckOverdue, now, resolved_before, settings).await?;
-    pass.closed = drain(conn, Kind::Close, now, resolved_before, settings).await?;
+    pass.overdue = drain(conn, Kind::Overdue, now, resolved_before, all).await?;
+    pass.ack_overdue = drain(conn, Kind::AckOverdue, now, resolved_before, all).await?;
+    pass.closed = drain(conn, Kind::Close, now, resolved_before, all).await?;
     metrics::counter!("phananh_reports_marked_overdue_total").increment(pass.overdue as u64);
     metrics::counter!("phananh_reports_marked_ack_overdue_total")
         .increment(pass.ack_overdue as u64);
@@ -86,7 +87,7 @@ async fn drain(
     kind: Kind,
     now: DateTime<Utc>,
     resolved_before: DateTime<Utc>,
-    settings: &ReportSettings,
+    settings: &Settings,
 ) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
@@ -108,11 +109,18 @@ async fn drain(
                         "close",
                         Some(format!(
                             "Tự động đóng sau {} ngày không có yêu cầu mở lại",
-                            settings.auto_close_days
+                            settings.reports.auto_close_days
                         )),
                     ),
                 };
                 record(c, &rows, action, note.as_deref(), now).await?;
+                if kind == Kind::Overdue {
+                    // The department and its managers hear of it, in this transaction.
+                    for row in &rows {
+                        crate::notify::enqueue::ticket_overdue(c, &settings.public_url, row.id)
+                            .await?;
+                    }
+                }
                 Ok(rows.len())
             })
             .await?;

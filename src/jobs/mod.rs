@@ -4,6 +4,7 @@
 
 pub mod deadlines;
 pub mod media_sweeper;
+pub mod outbox;
 
 use std::sync::Arc;
 
@@ -12,5 +13,6 @@ use crate::startup::AppState;
 /// Starts the background jobs on the current runtime.
 pub fn spawn(state: Arc<AppState>) {
     tokio::spawn(media_sweeper::run(state.clone()));
-    tokio::spawn(deadlines::run(state));
+    tokio::spawn(deadlines::run(state.clone()));
+    tokio::spawn(outbox::run(state));
 }

@@ -480,19 +480,13 @@ pub async fn password_reset(
         "{}/reset-password?token={token}",
         state.settings.public_url.trim_end_matches('/')
     );
-    let minutes = ttl / 60;
-    let message = serde_json::json!({
-        "to": email.as_str(),
-        "template": "password_reset",
-        "subject": "Đặt lại mật khẩu Đơn Dương trực tuyến",
-        "text": format!(
-            "Xin chào {name},\n\nĐể đặt lại mật khẩu, hãy mở liên kết sau trong {minutes} phút tới:\n{link}\n\n\
-             Nếu bạn không yêu cầu, hãy bỏ qua thư này.\n\n---\n\
-             To reset your password, open this link within {minutes} minutes:\n{link}\n",
-            name = user.full_name
-        ),
-        "link": link,
-    });
+    let message = serde_json::to_value(crate::notify::templates::password_reset(
+        email.as_str(),
+        &user.full_name,
+        &link,
+        ttl / 60,
+    ))
+    .map_err(ApiError::internal)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         db::password_resets::insert(conn, user.id, &hash, expires).await?;
         db::outbox::enqueue(conn, OutboxKind::Email, &message).await?;

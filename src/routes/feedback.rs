@@ -223,12 +223,19 @@ pub async fn reopen_report(
                         resolved_at: Some(None),
                         ..Default::default()
                     },
-                    public_note: Some(reason.into_string()),
+                    public_note: Some(reason.as_str().to_owned()),
                     internal_note: None,
                     details: EventDetails::default(),
                     media_ids: Vec::new(),
                 },
                 now,
+            )
+            .await?;
+            crate::notify::enqueue::ticket_reopened(
+                conn,
+                &state.settings.public_url,
+                id,
+                reason.as_str(),
             )
             .await?;
             Ok(db::reports::find(conn, id).await?.unwrap_or(row))

@@ -2,6 +2,7 @@
 //! through [`configure`] with `.service(...)`, so the OpenAPI document and the router are built
 //! from the same list and cannot drift apart.
 
+pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod fallback;
@@ -51,7 +52,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::list_tickets)
         .service(tickets::get_ticket)
         .service(tickets::transition_ticket)
-        .service(tickets::assign_ticket);
+        .service(tickets::assign_ticket)
+        .service(admin::list_outbox)
+        .service(admin::retry_outbox);
 }
 
 #[derive(OpenApi)]
@@ -71,6 +74,7 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
         (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
         (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment"),
+        (name = "administration", description = "Running the deployment: the outbox of outgoing messages"),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),

@@ -677,6 +677,7 @@ async fn create(
         },
     )
     .await?;
+    crate::notify::enqueue::ticket_arrived(conn, &state.settings.public_url, id).await?;
     let mut photo_refs = Vec::new();
     for (position, media_id) in checked.media_ids.iter().enumerate() {
         db::media::attach(conn, *media_id, id, event_id, position as i16, false).await?;

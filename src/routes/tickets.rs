@@ -1035,6 +1035,9 @@ pub async fn transition_ticket(
                 now,
             )
             .await?;
+            if action == Action::Transfer {
+                crate::notify::enqueue::ticket_arrived(conn, &st.settings.public_url, id).await?;
+            }
             Ok(db::reports::find(conn, id).await?.unwrap_or(row))
         })
         .await?;

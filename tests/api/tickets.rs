@@ -71,7 +71,7 @@ async fn department_id(app: &TestApp, code: &str) -> String {
 async fn run_deadlines(app: &TestApp, now: DateTime<Utc>) -> phananh::jobs::deadlines::Pass {
     let mut conn = phananh::db::connect(&app.db.url).await.unwrap();
     let settings = phananh::config::Settings::default();
-    phananh::jobs::deadlines::run_once(&mut conn, &settings.reports, now)
+    phananh::jobs::deadlines::run_once(&mut conn, &settings, now)
         .await
         .unwrap()
 }

@@ -1,0 +1,31 @@
+//! Messages that leave the process. Delivery adapters (`email`) are what the outbox worker
+//! (`jobs::outbox`) calls; `templates` renders what people read; `enqueue` decides who hears of
+//! what, and writes it to the outbox in the caller's transaction.
+
+pub mod email;
+pub mod enqueue;
+pub mod templates;
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// A retry cannot succeed (a malformed address, a 5xx refusal of the recipient).
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            permanent: false,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            message: message.into(),
+        }
+    }
+}
