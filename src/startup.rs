@@ -33,6 +33,8 @@ pub struct AppState {
     pub areas: Arc<crate::db::areas::AreaIndexCache>,
     /// SMTP, when `smtp.url` is set.
     pub mailer: Option<Arc<crate::notify::email::Mailer>>,
+    /// FCM, when `fcm.credentials` is set.
+    pub pusher: Option<Arc<crate::notify::push::Pusher>>,
 }
 
 impl AppState {
@@ -128,6 +130,7 @@ impl Application {
             areas: Arc::new(crate::db::areas::AreaIndexCache::default()),
             mailer: crate::notify::email::Mailer::new(&settings.smtp, &settings.public_url)?
                 .map(Arc::new),
+            pusher: crate::notify::push::Pusher::new(&settings.fcm)?.map(Arc::new),
             settings: settings.clone(),
         });
         crate::jobs::spawn(state.clone().into_inner());

@@ -50,3 +50,28 @@ pub async fn remove_all_of_user(conn: &mut AsyncPgConnection, user: Uuid) -> Que
         .execute(conn)
         .await
 }
+
+/// The push targets of these users, of active accounts that have push on: `(user, token)`.
+pub async fn push_targets(
+    conn: &mut AsyncPgConnection,
+    users: &[Uuid],
+) -> QueryResult<Vec<(Uuid, String)>> {
+    use super::schema::users;
+    use crate::domain::account::UserStatus;
+    devices::table
+        .inner_join(users::table)
+        .filter(devices::user_id.eq_any(users))
+        .filter(users::push_enabled.eq(true))
+        .filter(users::status.eq(UserStatus::Active))
+        .order((devices::user_id, devices::created_at))
+        .select((devices::user_id, devices::fcm_token))
+        .load(conn)
+        .await
+}
+
+/// Forgets a token FCM says is dead, whoever registered it.
+pub async fn forget_token(conn: &mut AsyncPgConnection, token: &str) -> QueryResult<usize> {
+    diesel::delete(devices::table.filter(devices::fcm_token.eq(token)))
+        .execute(conn)
+        .await
+}

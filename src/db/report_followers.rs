@@ -44,3 +44,12 @@ pub async fn is_following(
     .get_result(conn)
     .await
 }
+
+/// Everyone following a report.
+pub async fn followers(conn: &mut AsyncPgConnection, report: Uuid) -> QueryResult<Vec<Uuid>> {
+    report_followers::table
+        .filter(report_followers::report_id.eq(report))
+        .select(report_followers::user_id)
+        .load(conn)
+        .await
+}

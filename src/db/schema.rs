@@ -251,6 +251,17 @@ diesel::table! {
         status -> UserStatus,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        push_enabled -> Bool,
+        email_mode -> Text,
+    }
+}
+
+diesel::table! {
+    digest_runs (user_id, day) {
+        user_id -> Uuid,
+        day -> Date,
+        outbox_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -399,6 +410,7 @@ diesel::joinable!(routing_rules -> areas (area_id));
 diesel::joinable!(routing_rules -> categories (category_id));
 diesel::joinable!(routing_rules -> departments (department_id));
 diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(digest_runs -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -411,6 +423,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     departments,
     deployment_facts,
     devices,
+    digest_runs,
     holidays,
     idempotency_keys,
     login_attempts,

@@ -21,6 +21,10 @@ pub struct User {
     pub status: UserStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A resident's choice: push notifications on or off.
+    pub push_enabled: bool,
+    /// Staff: `immediate` (an email per ticket event) or `digest` (one at 07:30).
+    pub email_mode: String,
 }
 
 #[derive(Debug, Insertable)]
@@ -93,6 +97,18 @@ pub struct ProfileChange<'a> {
     pub full_name: Option<&'a str>,
     pub phone: Option<&'a str>,
     pub email: Option<&'a str>,
+    pub push_enabled: Option<bool>,
+    pub email_mode: Option<&'a str>,
+}
+
+impl ProfileChange<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.full_name.is_none()
+            && self.phone.is_none()
+            && self.email.is_none()
+            && self.push_enabled.is_none()
+            && self.email_mode.is_none()
+    }
 }
 
 /// `Ok(None)` when the new phone or email belongs to someone else.
@@ -179,6 +195,7 @@ pub async fn department_recipients(
         .filter(users::status.eq(UserStatus::Active))
         .filter(users::role.eq_any([Role::Staff, Role::Manager]))
         .filter(users::email.is_not_null())
+        .filter(users::email_mode.eq("immediate"))
         .order(users::created_at)
         .select(users::email)
         .load(conn)

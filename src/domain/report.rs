@@ -61,6 +61,21 @@ impl ReportStatus {
         Self::OPEN.contains(&self)
     }
 
+    /// What a resident reads.
+    pub fn name_vi(self) -> &'static str {
+        match self {
+            ReportStatus::New => "Mới tiếp nhận",
+            ReportStatus::Accepted => "Đã tiếp nhận",
+            ReportStatus::InProgress => "Đang xử lý",
+            ReportStatus::OnHold => "Tạm hoãn",
+            ReportStatus::Resolved => "Đã giải quyết",
+            ReportStatus::Closed => "Đã đóng",
+            ReportStatus::Rejected => "Không tiếp nhận",
+            ReportStatus::Duplicate => "Trùng phản ánh khác",
+            ReportStatus::Reopened => "Đã mở lại",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReportStatus::New => "new",

@@ -114,6 +114,17 @@ async fn drain(
                     ),
                 };
                 record(c, &rows, action, note.as_deref(), now).await?;
+                if kind == Kind::Close {
+                    for row in &rows {
+                        crate::notify::enqueue::status_changed(
+                            c,
+                            row.id,
+                            ReportStatus::Closed,
+                            None,
+                        )
+                        .await?;
+                    }
+                }
                 if kind == Kind::Overdue {
                     // The department and its managers hear of it, in this transaction.
                     for row in &rows {

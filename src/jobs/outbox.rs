@@ -20,12 +20,14 @@ use crate::db::{self, PgPool};
 use crate::domain::account::OutboxKind;
 use crate::notify::Failure;
 use crate::notify::email::{EmailPayload, Mailer};
+use crate::notify::push::{PushPayload, Pusher};
 use crate::startup::AppState;
 
 /// The delivery adapters this process has.
 #[derive(Clone, Default)]
 pub struct Deliverers {
     pub mailer: Option<Arc<Mailer>>,
+    pub pusher: Option<Arc<Pusher>>,
 }
 
 impl Deliverers {
@@ -33,6 +35,9 @@ impl Deliverers {
         let mut kinds = Vec::new();
         if self.mailer.is_some() {
             kinds.push(OutboxKind::Email);
+        }
+        if self.pusher.is_some() {
+            kinds.push(OutboxKind::Push);
         }
         kinds
     }
@@ -48,7 +53,16 @@ impl Deliverers {
                     .map_err(|e| Failure::permanent(format!("not an email payload: {e}")))?;
                 mailer.send(message.id, &email).await
             }
-            OutboxKind::Push | OutboxKind::IocSnapshot => Err(Failure::transient(
+            OutboxKind::Push => {
+                let pusher = self
+                    .pusher
+                    .as_ref()
+                    .ok_or_else(|| Failure::transient("push is off in this process"))?;
+                let push: PushPayload = serde_json::from_value(message.payload.clone())
+                    .map_err(|e| Failure::permanent(format!("not a push payload: {e}")))?;
+                pusher.send(message.id, &push).await
+            }
+            OutboxKind::IocSnapshot => Err(Failure::transient(
                 "no delivery adapter for this kind in this process",
             )),
         }
@@ -67,10 +81,11 @@ pub struct Pass {
 pub async fn run(state: Arc<AppState>) {
     let deliverers = Deliverers {
         mailer: state.mailer.clone(),
+        pusher: state.pusher.clone(),
     };
     if deliverers.kinds().is_empty() {
         tracing::info!(
-            "outbox: no delivery configured in this process (smtp.url unset); messages stay queued"
+            "outbox: no delivery configured in this process (smtp.url and fcm.credentials unset); messages stay queued"
         );
         return;
     }
@@ -146,6 +161,12 @@ pub async fn pass(
             Err(failure)
                 if failure.permanent || message.attempts >= settings.max_attempts as i32 =>
             {
+                if failure.forget_device
+                    && let Some(token) = message.payload.get("token").and_then(|t| t.as_str())
+                {
+                    let n = db::devices::forget_token(&mut conn, token).await?;
+                    tracing::info!(message = %message.id, forgotten = n, "push token unregistered; device forgotten");
+                }
                 tracing::warn!(message = %message.id, kind, attempts = message.attempts, error = %failure.message, "outbox message dead");
                 db::outbox::mark_dead(&mut conn, message.id, &failure.message).await?;
                 metrics::counter!("phananh_outbox_dead_total", "kind" => kind).increment(1);

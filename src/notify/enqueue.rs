@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::templates::{self, TicketFacts};
 use crate::db;
 use crate::domain::account::OutboxKind;
+use crate::domain::report::ReportStatus;
 
 /// One email per recipient of the ticket's department, rendered by `render`.
 async fn to_department(
@@ -73,4 +74,50 @@ pub async fn ticket_reopened(
         templates::ticket_reopened(to, f, reason, public_url)
     })
     .await
+}
+
+/// The report's status changed: a push to each device of its reporter and followers who have
+/// push on, except whoever made the change.
+pub async fn status_changed(
+    conn: &mut AsyncPgConnection,
+    report: Uuid,
+    status: ReportStatus,
+    actor: Option<Uuid>,
+) -> QueryResult<usize> {
+    let Some(row) = db::reports::find(conn, report).await? else {
+        return Ok(0);
+    };
+    let mut people = db::report_followers::followers(conn, report).await?;
+    people.extend(row.report.reporter_id);
+    people.retain(|u| Some(*u) != actor);
+    people.sort();
+    people.dedup();
+    if people.is_empty() {
+        return Ok(0);
+    }
+    let targets = db::devices::push_targets(conn, &people).await?;
+    let code = &row.report.tracking_code;
+    for (user, token) in &targets {
+        let payload = super::push::PushPayload {
+            token: token.clone(),
+            user_id: *user,
+            template: "status_changed".into(),
+            title: format!("Phản ánh {code}: {}", status.name_vi()),
+            body: format!("{} – {}", row.category_name_vi, row.area_name),
+            title_loc_key: "report_status_title".into(),
+            body_loc_key: format!("report_status_{}", status.as_str()),
+            loc_args: vec![code.clone(), row.category_name_vi.clone()],
+            data: [
+                ("report_id".to_owned(), report.to_string()),
+                ("status".to_owned(), status.as_str().to_owned()),
+                ("tracking_code".to_owned(), code.clone()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let payload = serde_json::to_value(&payload)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        db::outbox::enqueue(conn, OutboxKind::Push, &payload).await?;
+    }
+    Ok(targets.len())
 }

@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod enqueue;
+pub mod push;
 pub mod templates;
 
 /// Why a delivery failed, and whether trying again could help.
@@ -11,6 +12,8 @@ pub mod templates;
 pub struct Failure {
     /// A retry cannot succeed (a malformed address, a 5xx refusal of the recipient).
     pub permanent: bool,
+    /// The push target is gone for good (FCM `UNREGISTERED`): forget the device.
+    pub forget_device: bool,
     pub message: String,
 }
 
@@ -18,6 +21,7 @@ impl Failure {
     pub fn transient(message: impl Into<String>) -> Self {
         Self {
             permanent: false,
+            forget_device: false,
             message: message.into(),
         }
     }
@@ -25,6 +29,7 @@ impl Failure {
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
             permanent: true,
+            forget_device: false,
             message: message.into(),
         }
     }

@@ -27,6 +27,11 @@ pub struct UserResponse {
     pub department_id: Option<Uuid>,
     pub status: UserStatus,
     pub created_at: DateTime<Utc>,
+    /// Push notifications about the caller's and followed reports.
+    pub push_enabled: bool,
+    /// Staff: `immediate` (an email for each ticket event) or `digest` (one summary of the
+    /// queue at 07:30).
+    pub email_mode: String,
 }
 
 impl From<User> for UserResponse {
@@ -40,6 +45,8 @@ impl From<User> for UserResponse {
             department_id: u.department_id,
             status: u.status,
             created_at: u.created_at,
+            push_enabled: u.push_enabled,
+            email_mode: u.email_mode,
         }
     }
 }

@@ -44,9 +44,13 @@ pub struct ProfilePatch {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub current_password: Option<String>,
+    /// Push notifications on or off.
+    pub push_enabled: Option<bool>,
+    /// Staff: `immediate` or `digest` (one email at 07:30 with the queue).
+    pub email_mode: Option<String>,
 }
 
-/// Changes name, phone or email (each optional).
+/// Changes name, phone or email, and notification preferences (each optional).
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -96,6 +100,21 @@ pub async fn patch_me(
             errors.push(field_error("email", &e));
             None
         });
+    let email_mode = match body.email_mode.as_deref() {
+        None => None,
+        Some(m @ ("immediate" | "digest")) => Some(m),
+        Some(_) => {
+            errors.push(crate::error::FieldError {
+                field: "email_mode".into(),
+                code: "invalid",
+                message: crate::error::Text::new(
+                    "Chọn immediate (thư ngay) hoặc digest (thư tổng hợp lúc 7:30)",
+                    "Either immediate or digest",
+                ),
+            });
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors.into_iter().fold(
             ApiError::new(ErrorCode::ValidationFailed),
@@ -106,6 +125,8 @@ pub async fn patch_me(
         full_name: name.as_ref().map(FullName::as_str),
         phone: phone.as_ref().map(Phone::as_str),
         email: email.as_ref().map(Email::as_str),
+        push_enabled: body.push_enabled,
+        email_mode,
     };
     let mut conn = state.conn().await?;
     let current = db::users::find(&mut conn, user.id)
@@ -140,8 +161,7 @@ pub async fn patch_me(
         }
         conn = state.conn().await?;
     }
-    let updated = if change.full_name.is_none() && change.phone.is_none() && change.email.is_none()
-    {
+    let updated = if change.is_empty() {
         db::users::find(&mut conn, user.id)
             .await?
             .ok_or_else(ApiError::not_found)?

@@ -718,6 +718,10 @@ pub(crate) async fn commit(
     for (position, media_id) in change.media_ids.iter().enumerate() {
         db::media::attach(conn, *media_id, report.id, event_id, position as i16, true).await?;
     }
+    if change.to != report.status {
+        crate::notify::enqueue::status_changed(conn, report.id, change.to, actor.map(|u| u.id))
+            .await?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod authz;
 mod catalog;
 mod cli;
 mod errors;
+mod fcm;
 mod health;
 mod helpers;
 mod media;

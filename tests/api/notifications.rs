@@ -359,3 +359,150 @@ async fn a_message_that_keeps_failing_goes_dead_and_an_admin_can_send_it_again()
     let resp = get_with(&app, "/api/v1/admin/outbox?status=lost", &admin).await;
     assert_problem(resp, 400, "invalid_query").await;
 }
+
+#[tokio::test]
+async fn status_changes_are_pushed_through_fcm_v1_and_dead_device_tokens_are_forgotten() {
+    let fake = crate::fcm::FakeFcm::start().await;
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let (key, base) = (fake.key_file.clone(), fake.base_url.clone());
+    let app = spawn_app_with(db, &url, move |s| {
+        s.fcm.credentials = Some(key);
+        s.fcm.base_url = base;
+        s.outbox.poll_interval_ms = 50;
+        s.outbox.retry_base_ms = 100;
+        s.outbox.retry_max_ms = 400;
+    })
+    .await;
+    let staff = account_token(&app, "staff", Some("24943-kinh-te")).await;
+    let resident = citizen(&app).await;
+    let id = submit_ok(&app, &resident, &report_body("road", KA_DO)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let device = |token: &'static str, who: String| {
+        let app = &app;
+        async move {
+            let resp = post(
+                app,
+                "/api/v1/me/devices",
+                json!({"fcm_token": token, "platform": "android"}),
+                Some(&who),
+            )
+            .await;
+            assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        }
+    };
+    device("resident-phone", resident.clone()).await;
+    // Followers: one with a flaky token, one whose app was uninstalled, one who turned push off.
+    for token in ["flaky-token", "dead-token", "quiet-phone"] {
+        let neighbour = citizen(&app).await;
+        device(token, neighbour.clone()).await;
+        let resp = post(
+            &app,
+            &format!("/api/v1/reports/{id}/follow"),
+            json!({}),
+            Some(&neighbour),
+        )
+        .await;
+        assert_eq!(resp.status(), 201);
+        if token == "quiet-phone" {
+            let resp = app
+                .client
+                .patch(app.url("/api/v1/me"))
+                .bearer_auth(&neighbour)
+                .json(&json!({"push_enabled": false}))
+                .send()
+                .await
+                .unwrap();
+            let me: Value = resp.json().await.unwrap();
+            assert_eq!(me["push_enabled"], false);
+        }
+    }
+
+    let resp = post(
+        &app,
+        &format!("/api/v1/tickets/{id}/transitions"),
+        json!({"action": "accept"}),
+        Some(&staff),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+
+    // The resident's phone and the flaky one (after a 503 and a retry) get it; the dead token
+    // is given up at once and its device forgotten; the quiet phone gets nothing.
+    for _ in 0..200 {
+        let received = fake.seen.lock().unwrap().messages.len();
+        let pending = count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE kind = 'push' AND status = 'pending'",
+        )
+        .await;
+        if received >= 2 && pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (violations, messages, token_requests) = {
+        let seen = fake.seen.lock().unwrap();
+        (
+            seen.violations.clone(),
+            seen.messages.clone(),
+            seen.token_requests,
+        )
+    };
+    assert!(violations.is_empty(), "{violations:?}");
+    let mut to: Vec<&str> = messages
+        .iter()
+        .map(|m| m["token"].as_str().unwrap())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["flaky-token", "resident-phone"]);
+    let m = messages
+        .iter()
+        .find(|m| m["token"] == "resident-phone")
+        .unwrap();
+    assert_eq!(m["data"]["report_id"], id.as_str());
+    assert_eq!(m["data"]["status"], "accepted");
+    assert!(
+        m["notification"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Đã tiếp nhận")
+    );
+    assert_eq!(
+        m["android"]["notification"]["body_loc_key"],
+        "report_status_accepted"
+    );
+    assert_eq!(token_requests, 1, "the access token is cached");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM devices WHERE fcm_token = 'dead-token'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE kind = 'push' AND status = 'dead'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE kind = 'push' AND status = 'delivered'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM outbox WHERE kind = 'push'").await,
+        3,
+        "nothing for the quiet phone, nothing for the actor"
+    );
+}
