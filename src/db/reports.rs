@@ -520,3 +520,24 @@ pub async fn close_resolved(
     .load(conn)
     .await
 }
+
+/// A department's open tickets, and how many of them are past their deadline at `now`.
+pub async fn open_and_overdue(
+    conn: &mut AsyncPgConnection,
+    department: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<(i64, i64)> {
+    use diesel::dsl::{count_star, sql};
+    use diesel::sql_types::BigInt;
+    reports::table
+        .filter(reports::department_id.eq(department))
+        .filter(reports::status.eq_any(ReportStatus::OPEN))
+        .select((
+            count_star(),
+            sql::<BigInt>("count(*) FILTER (WHERE reports.due_at < ")
+                .bind::<diesel::sql_types::Timestamptz, _>(now)
+                .sql(")"),
+        ))
+        .first(conn)
+        .await
+}

@@ -3,6 +3,7 @@
 //! state alone.
 
 pub mod deadlines;
+pub mod digest;
 pub mod media_sweeper;
 pub mod outbox;
 
@@ -14,5 +15,6 @@ use crate::startup::AppState;
 pub fn spawn(state: Arc<AppState>) {
     tokio::spawn(media_sweeper::run(state.clone()));
     tokio::spawn(deadlines::run(state.clone()));
+    tokio::spawn(digest::run(state.clone()));
     tokio::spawn(outbox::run(state));
 }

@@ -213,6 +213,80 @@ pub fn ticket_reopened(
     )
 }
 
+/// One line of a digest.
+#[derive(Debug, Clone)]
+pub struct DigestLine {
+    pub tracking_code: String,
+    pub category: String,
+    pub status: String,
+    pub due_at: DateTime<Utc>,
+    pub overdue: bool,
+}
+
+/// The 07:30 summary of a department's open queue, for staff who chose `digest`.
+pub fn digest(
+    to: &str,
+    department: &str,
+    open: i64,
+    overdue: i64,
+    lines: &[DigestLine],
+    public_url: &str,
+) -> EmailPayload {
+    let link = format!("{}/tickets", public_url.trim_end_matches('/'));
+    let mut text =
+        format!("Tổng hợp phản ánh của {department}: {open} đang mở, {overdue} quá hạn.\n\n");
+    let e = escape_html;
+    let mut rows = String::new();
+    for l in lines {
+        let mark = if l.overdue { " (QUÁ HẠN)" } else { "" };
+        text.push_str(&format!(
+            "- {} | {} | {} | hạn {}{mark}\n",
+            l.tracking_code,
+            l.category,
+            l.status,
+            local(l.due_at)
+        ));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            e(&l.tracking_code),
+            e(&l.category),
+            e(&l.status),
+            e(&local(l.due_at)),
+            if l.overdue {
+                " <strong>QUÁ HẠN</strong>"
+            } else {
+                ""
+            }
+        ));
+    }
+    if (lines.len() as i64) < open {
+        text.push_str(&format!(
+            "… và {} phản ánh khác.\n",
+            open - lines.len() as i64
+        ));
+    }
+    text.push_str(&format!(
+        "\nXem hàng đợi: {link}\n\n---\nDaily summary for {department}: {open} open, {overdue} overdue. Queue: {link}\n"
+    ));
+    let html = format!(
+        "<!doctype html><html lang=\"vi\"><body><h2>Tổng hợp phản ánh của {}</h2>\
+         <p>{open} đang mở, {overdue} quá hạn.</p><table>\
+         <tr><th>Mã</th><th>Lĩnh vực</th><th>Trạng thái</th><th>Hạn xử lý</th></tr>{rows}</table>\
+         <p><a href=\"{1}\">Xem hàng đợi</a></p><hr><p lang=\"en\">Daily summary: {open} open, \
+         {overdue} overdue. <a href=\"{1}\">Open the queue</a>.</p></body></html>",
+        e(department),
+        e(&link)
+    );
+    EmailPayload {
+        to: to.to_owned(),
+        template: "digest".into(),
+        subject: format!("Tổng hợp phản ánh {department}: {open} đang mở, {overdue} quá hạn"),
+        text,
+        html: Some(html),
+        link: Some(link),
+    }
+}
+
 /// A one-time link to set a new password.
 pub fn password_reset(to: &str, name: &str, link: &str, minutes: u64) -> EmailPayload {
     let text = format!(

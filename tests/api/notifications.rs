@@ -506,3 +506,117 @@ async fn status_changes_are_pushed_through_fcm_v1_and_dead_device_tokens_are_for
         "nothing for the quiet phone, nothing for the actor"
     );
 }
+
+#[tokio::test]
+async fn staff_who_chose_the_digest_get_one_email_a_day_at_half_past_seven() {
+    let sink = SmtpSink::start();
+    let app = app_mailing_to(sink.port, |_| {}).await;
+    let eager = account_token(&app, "staff", Some("24943-kinh-te")).await;
+    let patient = account_token(&app, "staff", Some("24943-kinh-te")).await;
+    for (token, email) in [
+        (&eager, "ngay@kado.example.vn"),
+        (&patient, "tonghop@kado.example.vn"),
+    ] {
+        let me: Value = get_with(&app, "/api/v1/me", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        app.db
+            .client()
+            .await
+            .execute(
+                "UPDATE users SET email = $2 WHERE id::text = $1",
+                &[&me["id"].as_str().unwrap(), &email],
+            )
+            .await
+            .unwrap();
+    }
+    let resp = app
+        .client
+        .patch(app.url("/api/v1/me"))
+        .bearer_auth(&patient)
+        .json(&json!({"email_mode": "digest"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["email_mode"], "digest");
+    let resp = app
+        .client
+        .patch(app.url("/api/v1/me"))
+        .bearer_auth(&patient)
+        .json(&json!({"email_mode": "weekly"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 422, "validation_failed").await;
+
+    let resident = citizen(&app).await;
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        codes.push(
+            submit_ok(&app, &resident, &report_body("road", KA_DO)).await["tracking_code"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Immediate mail goes only to the one who wants it.
+    let mails = sink.wait_for(2, Duration::from_secs(20)).await;
+    assert!(
+        mails
+            .iter()
+            .map(|m| parse(m))
+            .all(|m| m.to == "ngay@kado.example.vn")
+    );
+    assert_eq!(mails.len(), 2);
+
+    // Tomorrow at 07:00 nothing; at 08:00 one digest, once, also with two processes racing.
+    let tomorrow = (Utc::now().with_timezone(&phananh::domain::calendar::vietnam())
+        + chrono::Duration::days(1))
+    .date_naive();
+    let at = |h: u32| {
+        tomorrow
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+            .and_local_timezone(phananh::domain::calendar::vietnam())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let settings = Settings {
+        public_url: PUBLIC_URL.into(),
+        ..Settings::default()
+    };
+    let mut c1 = phananh::db::connect(&app.db.url).await.unwrap();
+    let mut c2 = phananh::db::connect(&app.db.url).await.unwrap();
+    assert_eq!(
+        phananh::jobs::digest::run_once(&mut c1, &settings, at(7))
+            .await
+            .unwrap(),
+        0
+    );
+    let (a, b) = tokio::join!(
+        phananh::jobs::digest::run_once(&mut c1, &settings, at(8)),
+        phananh::jobs::digest::run_once(&mut c2, &settings, at(8)),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(
+        phananh::jobs::digest::run_once(&mut c1, &settings, at(9))
+            .await
+            .unwrap(),
+        0,
+        "once a day"
+    );
+    let mails = sink.wait_for(3, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 3);
+    let digest = mails
+        .iter()
+        .map(|m| parse(m))
+        .find(|m| m.to == "tonghop@kado.example.vn")
+        .expect("the digest");
+    assert!(digest.subject.contains("2 đang mở"), "{}", digest.subject);
+    for code in &codes {
+        assert!(digest.text.contains(code.as_str()), "{}", digest.text);
+    }
+    assert!(digest.text.contains(&format!("{PUBLIC_URL}/tickets")));
+}
