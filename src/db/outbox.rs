@@ -77,45 +77,96 @@ pub async fn claim(
     .await
 }
 
+/// The settles below apply only to the claim they belong to: the row must still be pending
+/// with the lease this claim set (`lease_end`). A worker that hung past its lease, while
+/// another process claimed the message again, then changes nothing.
 pub async fn mark_delivered(
     conn: &mut AsyncPgConnection,
     id: Uuid,
+    lease_end: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::update(outbox::table.find(id))
+) -> QueryResult<bool> {
+    diesel::update(claimed(id, lease_end))
         .set((
             outbox::status.eq(OutboxStatus::Delivered),
             outbox::delivered_at.eq(now),
             outbox::last_error.eq(None::<String>),
         ))
         .execute(conn)
-        .await?;
-    Ok(())
+        .await
+        .map(|n| n == 1)
+}
+
+/// [`mark_delivered`] for a whole claim at once (one statement instead of one per message);
+/// returns how many were still this claim's to settle.
+pub async fn mark_delivered_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    lease_end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::status.eq(OutboxStatus::Pending))
+            .filter(outbox::next_attempt_at.eq(lease_end)),
+    )
+    .set((
+        outbox::status.eq(OutboxStatus::Delivered),
+        outbox::delivered_at.eq(now),
+        outbox::last_error.eq(None::<String>),
+    ))
+    .execute(conn)
+    .await
+}
+
+type Claimed = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<outbox::table, diesel::dsl::Eq<outbox::id, Uuid>>,
+        diesel::dsl::Eq<outbox::status, OutboxStatus>,
+    >,
+    diesel::dsl::Eq<outbox::next_attempt_at, DateTime<Utc>>,
+>;
+
+fn claimed(id: Uuid, lease_end: DateTime<Utc>) -> Claimed {
+    outbox::table
+        .filter(outbox::id.eq(id))
+        .filter(outbox::status.eq(OutboxStatus::Pending))
+        .filter(outbox::next_attempt_at.eq(lease_end))
 }
 
 /// Another attempt at `at`.
 pub async fn schedule_retry(
     conn: &mut AsyncPgConnection,
     id: Uuid,
+    lease_end: DateTime<Utc>,
     at: DateTime<Utc>,
     error: &str,
-) -> QueryResult<()> {
-    diesel::update(outbox::table.find(id))
+) -> QueryResult<bool> {
+    diesel::update(claimed(id, lease_end))
         .set((outbox::next_attempt_at.eq(at), outbox::last_error.eq(error)))
         .execute(conn)
-        .await?;
-    Ok(())
+        .await
+        .map(|n| n == 1)
 }
 
-pub async fn mark_dead(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<()> {
-    diesel::update(outbox::table.find(id))
+pub async fn mark_dead(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    lease_end: DateTime<Utc>,
+    error: &str,
+) -> QueryResult<bool> {
+    diesel::update(claimed(id, lease_end))
         .set((
             outbox::status.eq(OutboxStatus::Dead),
             outbox::last_error.eq(error),
         ))
         .execute(conn)
-        .await?;
-    Ok(())
+        .await
+        .map(|n| n == 1)
 }
 
 /// A dead message back in the queue, due now, with a fresh count of attempts. `false` when it

@@ -118,6 +118,49 @@ pub fn backoff(settings: &OutboxSettings, attempts: i32, jitter: f64) -> chrono:
     chrono::Duration::milliseconds((raw as f64 * jitter.clamp(0.5, 1.5)) as i64)
 }
 
+async fn settle(
+    conn: &mut diesel_async::AsyncPgConnection,
+    settings: &OutboxSettings,
+    message: &OutboxMessage,
+    result: Result<(), Failure>,
+    pass: &mut Pass,
+) -> diesel::QueryResult<()> {
+    let kind = kind_label(message.kind);
+    let lease_end = message.next_attempt_at;
+    match result {
+        Ok(()) => {
+            if db::outbox::mark_delivered(conn, message.id, lease_end, Utc::now()).await? {
+                metrics::counter!("phananh_outbox_delivered_total", "kind" => kind).increment(1);
+                pass.delivered += 1;
+            }
+        }
+        Err(failure) if failure.permanent || message.attempts >= settings.max_attempts as i32 => {
+            if failure.forget_device
+                && let Some(token) = message.payload.get("token").and_then(|t| t.as_str())
+            {
+                let n = db::devices::forget_token(conn, token).await?;
+                tracing::info!(message = %message.id, forgotten = n, "push token unregistered; device forgotten");
+            }
+            tracing::warn!(message = %message.id, kind, attempts = message.attempts, error = %failure.message, "outbox message dead");
+            if db::outbox::mark_dead(conn, message.id, lease_end, &failure.message).await? {
+                metrics::counter!("phananh_outbox_dead_total", "kind" => kind).increment(1);
+                pass.dead += 1;
+            }
+        }
+        Err(failure) => {
+            let jitter = rand::rng().random_range(0.5..1.5);
+            let at = Utc::now() + backoff(settings, message.attempts, jitter);
+            tracing::info!(message = %message.id, kind, attempts = message.attempts, retry_at = %at, error = %failure.message, "outbox delivery failed; will retry");
+            if db::outbox::schedule_retry(conn, message.id, lease_end, at, &failure.message).await?
+            {
+                metrics::counter!("phananh_outbox_retried_total", "kind" => kind).increment(1);
+                pass.retried += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Claims one batch, delivers it, settles it.
 pub async fn pass(
     pool: &PgPool,
@@ -147,38 +190,48 @@ pub async fn pass(
     if claimed.is_empty() {
         return Ok(pass);
     }
-    let results =
-        futures_util::future::join_all(claimed.iter().map(|m| deliverers.deliver(m))).await;
+    // Each delivery gets at most half the lease: a hung mail server or token endpoint fails
+    // this attempt instead of holding the batch (and every message in it) past its lease.
+    let limit = Duration::from_secs((settings.lease_secs / 2).max(1));
+    let results = futures_util::future::join_all(claimed.iter().map(|m| async move {
+        match tokio::time::timeout(limit, deliverers.deliver(m)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::transient(format!(
+                "no answer within {} s",
+                limit.as_secs()
+            ))),
+        }
+    }))
+    .await;
     let mut conn = pool.get().await?;
+    // Delivered ones in one statement (they share the claim's lease); failures one by one.
+    let mut delivered: Vec<&OutboxMessage> = Vec::new();
     for (message, result) in claimed.iter().zip(results) {
-        let kind = kind_label(message.kind);
-        match result {
-            Ok(()) => {
-                db::outbox::mark_delivered(&mut conn, message.id, Utc::now()).await?;
-                metrics::counter!("phananh_outbox_delivered_total", "kind" => kind).increment(1);
-                pass.delivered += 1;
-            }
-            Err(failure)
-                if failure.permanent || message.attempts >= settings.max_attempts as i32 =>
-            {
-                if failure.forget_device
-                    && let Some(token) = message.payload.get("token").and_then(|t| t.as_str())
-                {
-                    let n = db::devices::forget_token(&mut conn, token).await?;
-                    tracing::info!(message = %message.id, forgotten = n, "push token unregistered; device forgotten");
+        if result.is_ok() {
+            delivered.push(message);
+            continue;
+        }
+        // One message's settle failing (the database went away) must not abandon the others:
+        // those not settled stay leased and are delivered again after the lease (at least once).
+        if let Err(e) = settle(&mut conn, settings, message, result, &mut pass).await {
+            tracing::warn!(message = %message.id, error = %e, "cannot record a delivery outcome; it will be retried after its lease");
+        }
+    }
+    if let Some(first) = delivered.first() {
+        let ids: Vec<_> = delivered.iter().map(|m| m.id).collect();
+        match db::outbox::mark_delivered_many(&mut conn, &ids, first.next_attempt_at, Utc::now())
+            .await
+        {
+            Ok(n) => {
+                for m in &delivered {
+                    metrics::counter!("phananh_outbox_delivered_total", "kind" => kind_label(m.kind))
+                        .increment(1);
                 }
-                tracing::warn!(message = %message.id, kind, attempts = message.attempts, error = %failure.message, "outbox message dead");
-                db::outbox::mark_dead(&mut conn, message.id, &failure.message).await?;
-                metrics::counter!("phananh_outbox_dead_total", "kind" => kind).increment(1);
-                pass.dead += 1;
+                pass.delivered += n;
             }
-            Err(failure) => {
-                let jitter = rand::rng().random_range(0.5..1.5);
-                let at = Utc::now() + backoff(settings, message.attempts, jitter);
-                tracing::info!(message = %message.id, kind, attempts = message.attempts, retry_at = %at, error = %failure.message, "outbox delivery failed; will retry");
-                db::outbox::schedule_retry(&mut conn, message.id, at, &failure.message).await?;
-                metrics::counter!("phananh_outbox_retried_total", "kind" => kind).increment(1);
-                pass.retried += 1;
+            Err(e) => {
+                // Sent, but not recorded: they go out again after the lease (at least once).
+                tracing::warn!(count = ids.len(), error = %e, "cannot record deliveries; they will be sent again after their lease");
             }
         }
     }

@@ -49,13 +49,10 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| anyhow::anyhow!("smtp.from {:?} is not an address: {e}", settings.from))?;
-        let domain = public_url
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split(['/', ':']).next())
-            .filter(|h| !h.is_empty())
-            .unwrap_or("phananh")
-            .to_owned();
+        // The sender's domain (ASCII in practice; a public URL may be an IDN, which a
+        // Message-ID cannot carry).
+        let _ = public_url;
+        let domain = from.email.domain().to_owned();
         Ok(Some(Mailer {
             transport,
             from,
@@ -87,8 +84,17 @@ impl Mailer {
         .map_err(|e| Failure::permanent(format!("cannot build the message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(Failure::permanent(format!("refused: {e}"))),
+            Err(e) if refuses_the_recipient(&e) => Err(Failure::permanent(format!("refused: {e}"))),
+            // Server-wide refusals (530 authentication required, 554 relay denied, …) are the
+            // configuration's fault, not the message's: retried until an operator fixes it.
             Err(e) => Err(Failure::transient(format!("{e}"))),
         }
     }
+}
+
+/// A permanent (5xx) reply about this recipient or address: retrying cannot help.
+fn refuses_the_recipient(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status()
+            .is_some_and(|code| matches!(code.to_string().as_str(), "550" | "551" | "553" | "501"))
 }

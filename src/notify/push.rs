@@ -125,12 +125,7 @@ impl Pusher {
             "FCM {status}: {}",
             text.chars().take(300).collect::<String>()
         );
-        // The device's token is dead: UNREGISTERED (app uninstalled, token rotated) or
-        // INVALID_ARGUMENT about the token. Never retried; the device is forgotten.
-        let unregistered = text.contains("UNREGISTERED")
-            || (status == reqwest::StatusCode::BAD_REQUEST && text.contains("INVALID_ARGUMENT"))
-            || status == reqwest::StatusCode::NOT_FOUND;
-        if unregistered {
+        if device_is_gone(status.as_u16(), &text) {
             return Err(Failure {
                 permanent: true,
                 forget_device: true,
@@ -145,5 +140,50 @@ impl Pusher {
             return Err(Failure::transient(detail));
         }
         Err(Failure::permanent(detail))
+    }
+}
+
+/// Whether FCM's error says the device's token is dead for good: `UNREGISTERED` (app
+/// uninstalled, token rotated), `SENDER_ID_MISMATCH` (token of another project), or
+/// `INVALID_ARGUMENT` naming `message.token`. Any other 400/404 (a wrong project, a payload this
+/// server got wrong) is not the phone's fault and must not cost the resident their device.
+pub fn device_is_gone(status: u16, body: &str) -> bool {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let details = json["error"]["details"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let code = |c: &str| details.iter().any(|d| d["errorCode"] == c);
+    if code("UNREGISTERED") || code("SENDER_ID_MISMATCH") {
+        return true;
+    }
+    status == 400
+        && json["error"]["status"] == "INVALID_ARGUMENT"
+        && details.iter().any(|d| {
+            d["fieldViolations"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|f| f["field"] == "message.token"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_about_the_token_forget_the_device() {
+        let unregistered = r#"{"error": {"code": 404, "status": "NOT_FOUND", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}}"#;
+        assert!(device_is_gone(404, unregistered));
+        let bad_token = r#"{"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "message.token", "description": "Invalid registration token"}]}]}}"#;
+        assert!(device_is_gone(400, bad_token));
+        let bad_payload = r#"{"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "message.android.ttl"}]}]}}"#;
+        assert!(!device_is_gone(400, bad_payload));
+        let wrong_project = r#"{"error": {"code": 404, "status": "NOT_FOUND", "message": "Requested entity was not found."}}"#;
+        assert!(!device_is_gone(404, wrong_project));
+        assert!(!device_is_gone(404, "<html>not found</html>"));
+        let mismatch = r#"{"error": {"code": 403, "status": "PERMISSION_DENIED", "details": [{"errorCode": "SENDER_ID_MISMATCH"}]}}"#;
+        assert!(device_is_gone(403, mismatch));
     }
 }

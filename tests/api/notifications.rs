@@ -26,6 +26,8 @@ fn fast_outbox(s: &mut Settings, smtp_port: u16) {
     s.outbox.poll_interval_ms = 50;
     s.outbox.retry_base_ms = 100;
     s.outbox.retry_max_ms = 400;
+    // Outages in these tests last seconds: never give up within them.
+    s.outbox.max_attempts = 1000;
 }
 
 async fn app_mailing_to(port: u16, tweak: impl FnOnce(&mut Settings)) -> TestApp {
