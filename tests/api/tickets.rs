@@ -1280,15 +1280,7 @@ async fn a_change_landing_between_read_and_write_is_refused_not_lost() {
     act_ok(&app, &d.staff, &id, json!({"action": "accept"})).await;
     // Another session changes the row and holds it uncommitted while the clerk resolves: the
     // clerk's request reads the old version, then waits for the row...
-    let (other, conn) = app
-        .db
-        .server_config()
-        .clone()
-        .dbname(&app.db.name)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let other = app.db.client().await;
     other
         .batch_execute(&format!(
             "BEGIN; UPDATE reports SET version = version + 1, assignee_id = NULL WHERE id = '{id}'"
@@ -1348,15 +1340,7 @@ async fn the_deadline_job_works_in_batches_and_skips_what_a_clerk_holds() {
         .await
         .unwrap();
     // A clerk's transaction holds one of them.
-    let (holder, conn) = app
-        .db
-        .server_config()
-        .clone()
-        .dbname(&app.db.name)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let holder = app.db.client().await;
     let held: uuid::Uuid = holder
         .query_one(
             "SELECT id FROM reports WHERE id::text <> $1 LIMIT 1",
