@@ -1,4 +1,4 @@
-//! The 07:30 digest: staff who chose `email_mode = digest` get one email a day with their
+//! The 07:30 digest: staff who chose `email_mode = digest` get one email a working day with their
 //! department's open queue instead of an email per event. Safe with several processes: the
 //! `(user, day)` row in `digest_runs` is inserted in the same transaction as the email, so a
 //! second process racing for the same person waits on it, then finds it taken.
@@ -42,8 +42,8 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-/// Queues today's digest for everyone who chose it and has not had it, if it is past 07:30 in
-/// Vietnam at `now`. Returns how many were queued.
+/// Queues today's digest for everyone who chose it and has not had it, if `now` is past 07:30
+/// of a working day in Vietnam. Returns how many were queued.
 pub async fn run_once(
     conn: &mut AsyncPgConnection,
     settings: &Settings,
@@ -54,6 +54,11 @@ pub async fn run_once(
         return Ok(0);
     }
     let day = local.date_naive();
+    // Nobody works the queue on a weekend or a holiday: no digest then (make-up Saturdays
+    // included, as the calendar says).
+    if !db::holidays::load_calendar(conn).await?.is_working_day(day) {
+        return Ok(0);
+    }
     let people: Vec<(Uuid, Option<String>, Option<Uuid>)> = users::table
         .filter(users::email_mode.eq("digest"))
         .filter(users::status.eq(UserStatus::Active))

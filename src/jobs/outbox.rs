@@ -149,7 +149,14 @@ async fn settle(
         }
         Err(failure) => {
             let jitter = rand::rng().random_range(0.5..1.5);
-            let at = Utc::now() + backoff(settings, message.attempts, jitter);
+            let mut wait = backoff(settings, message.attempts, jitter);
+            if let Some(asked) = failure
+                .retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+            {
+                wait = wait.max(asked);
+            }
+            let at = Utc::now() + wait;
             tracing::info!(message = %message.id, kind, attempts = message.attempts, retry_at = %at, error = %failure.message, "outbox delivery failed; will retry");
             if db::outbox::schedule_retry(conn, message.id, lease_end, at, &failure.message).await?
             {

@@ -15,6 +15,8 @@ pub struct Failure {
     /// The push target is gone for good (FCM `UNREGISTERED`): forget the device.
     pub forget_device: bool,
     pub message: String,
+    /// The receiver asked us to wait this long before trying again (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -23,6 +25,7 @@ impl Failure {
             permanent: false,
             forget_device: false,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -31,6 +34,7 @@ impl Failure {
             permanent: true,
             forget_device: false,
             message: message.into(),
+            retry_after: None,
         }
     }
 }

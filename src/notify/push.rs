@@ -117,6 +117,13 @@ impl Pusher {
             .await
             .map_err(|e| Failure::transient(format!("FCM unreachable: {e}")))?;
         let status = response.status();
+        // `Retry-After` in seconds (FCM sends it with 429 and 503).
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(3600)));
         if status.is_success() {
             return Ok(());
         }
@@ -130,10 +137,14 @@ impl Pusher {
                 permanent: true,
                 forget_device: true,
                 message: detail,
+                retry_after: None,
             });
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(Failure::transient(detail));
+            return Err(Failure {
+                retry_after,
+                ..Failure::transient(detail)
+            });
         }
         // 401/403: our credentials or project are wrong; an operator can fix that, so retry.
         if matches!(status.as_u16(), 401 | 403) {

@@ -22,6 +22,8 @@ pub struct Seen {
     /// Requests that the real service would have refused, and why.
     pub violations: Vec<String>,
     attempts: HashMap<String, usize>,
+    /// When each device's requests arrived.
+    pub arrivals: HashMap<String, Vec<std::time::Instant>>,
 }
 
 pub struct FakeFcm {
@@ -199,11 +201,18 @@ async fn send(
         *n += 1;
         *n
     };
+    seen.arrivals
+        .entry(device.clone())
+        .or_default()
+        .push(std::time::Instant::now());
     match device.as_str() {
         "dead-token" => HttpResponse::NotFound().json(json!({"error": {
             "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
             "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]
         }})),
+        "busy-token" if attempt == 1 => HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "1"))
+            .json(json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}})),
         "flaky-token" if attempt == 1 => HttpResponse::ServiceUnavailable().json(json!({"error": {"code": 503, "status": "UNAVAILABLE"}})),
         _ => {
             seen.messages.push(body["message"].clone());
