@@ -187,7 +187,7 @@ async fn main() {
     settings.fcm.credentials = Some(key_file);
     settings.fcm.base_url = base.clone();
 
-    let mailer = phananh::notify::email::Mailer::new(&settings.smtp, "http://bench")
+    let mailer = phananh::notify::email::Mailer::new(&settings.smtp)
         .unwrap()
         .map(Arc::new);
     let pusher = phananh::notify::push::Pusher::new(&settings.fcm)

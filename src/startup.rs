@@ -128,8 +128,7 @@ impl Application {
                     .max(1),
             )),
             areas: Arc::new(crate::db::areas::AreaIndexCache::default()),
-            mailer: crate::notify::email::Mailer::new(&settings.smtp, &settings.public_url)?
-                .map(Arc::new),
+            mailer: crate::notify::email::Mailer::new(&settings.smtp)?.map(Arc::new),
             pusher: crate::notify::push::Pusher::new(&settings.fcm)?.map(Arc::new),
             settings: settings.clone(),
         });

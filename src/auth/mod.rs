@@ -57,6 +57,15 @@ impl AuthUser {
         }
     }
 
+    /// Whether this caller handles a department's tickets (admins handle all).
+    pub fn handles(&self, department: Uuid) -> bool {
+        match self.department_scope() {
+            DepartmentScope::All => true,
+            DepartmentScope::Only(d) => d == department,
+            DepartmentScope::None => false,
+        }
+    }
+
     /// A user account (not an API key).
     pub fn session(&self) -> Option<Uuid> {
         match self.credential {

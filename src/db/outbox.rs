@@ -77,28 +77,12 @@ pub async fn claim(
     .await
 }
 
-/// The settles below apply only to the claim they belong to: the row must still be pending
-/// with the lease this claim set (`lease_end`). A worker that hung past its lease, while
-/// another process claimed the message again, then changes nothing.
-pub async fn mark_delivered(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    lease_end: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    diesel::update(claimed(id, lease_end))
-        .set((
-            outbox::status.eq(OutboxStatus::Delivered),
-            outbox::delivered_at.eq(now),
-            outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)
-        .await
-        .map(|n| n == 1)
-}
-
-/// [`mark_delivered`] for a whole claim at once (one statement instead of one per message);
-/// returns how many were still this claim's to settle.
+/// Marks a claim's delivered messages, in one statement; returns how many were still this
+/// claim's to settle.
+///
+/// This and the settles below apply only to the claim they belong to: the row must still be
+/// pending with the lease this claim set (`lease_end`). A worker that hung past its lease,
+/// while another process claimed the message again, then changes nothing.
 pub async fn mark_delivered_many(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],

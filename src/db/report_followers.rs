@@ -31,20 +31,6 @@ pub async fn unfollow(conn: &mut AsyncPgConnection, report: Uuid, user: Uuid) ->
     Ok(n == 1)
 }
 
-pub async fn is_following(
-    conn: &mut AsyncPgConnection,
-    report: Uuid,
-    user: Uuid,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        report_followers::table
-            .filter(report_followers::report_id.eq(report))
-            .filter(report_followers::user_id.eq(user)),
-    ))
-    .get_result(conn)
-    .await
-}
-
 /// Everyone following a report.
 pub async fn followers(conn: &mut AsyncPgConnection, report: Uuid) -> QueryResult<Vec<Uuid>> {
     report_followers::table

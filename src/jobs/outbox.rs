@@ -118,23 +118,19 @@ pub fn backoff(settings: &OutboxSettings, attempts: i32, jitter: f64) -> chrono:
     chrono::Duration::milliseconds((raw as f64 * jitter.clamp(0.5, 1.5)) as i64)
 }
 
-async fn settle(
+/// Records a failed attempt: dead, or another try later. (Deliveries are recorded for the
+/// whole batch at once in [`pass`].)
+async fn settle_failure(
     conn: &mut diesel_async::AsyncPgConnection,
     settings: &OutboxSettings,
     message: &OutboxMessage,
-    result: Result<(), Failure>,
+    failure: Failure,
     pass: &mut Pass,
 ) -> diesel::QueryResult<()> {
     let kind = kind_label(message.kind);
     let lease_end = message.next_attempt_at;
-    match result {
-        Ok(()) => {
-            if db::outbox::mark_delivered(conn, message.id, lease_end, Utc::now()).await? {
-                metrics::counter!("phananh_outbox_delivered_total", "kind" => kind).increment(1);
-                pass.delivered += 1;
-            }
-        }
-        Err(failure) if failure.permanent || message.attempts >= settings.max_attempts as i32 => {
+    match failure {
+        failure if failure.permanent || message.attempts >= settings.max_attempts as i32 => {
             if failure.forget_device
                 && let Some(token) = message.payload.get("token").and_then(|t| t.as_str())
             {
@@ -147,7 +143,7 @@ async fn settle(
                 pass.dead += 1;
             }
         }
-        Err(failure) => {
+        failure => {
             let jitter = rand::rng().random_range(0.5..1.5);
             let mut wait = backoff(settings, message.attempts, jitter);
             if let Some(asked) = failure
@@ -214,13 +210,13 @@ pub async fn pass(
     // Delivered ones in one statement (they share the claim's lease); failures one by one.
     let mut delivered: Vec<&OutboxMessage> = Vec::new();
     for (message, result) in claimed.iter().zip(results) {
-        if result.is_ok() {
+        let Err(failure) = result else {
             delivered.push(message);
             continue;
-        }
+        };
         // One message's settle failing (the database went away) must not abandon the others:
         // those not settled stay leased and are delivered again after the lease (at least once).
-        if let Err(e) = settle(&mut conn, settings, message, result, &mut pass).await {
+        if let Err(e) = settle_failure(&mut conn, settings, message, failure, &mut pass).await {
             tracing::warn!(message = %message.id, error = %e, "cannot record a delivery outcome; it will be retried after its lease");
         }
     }

@@ -37,7 +37,7 @@ pub struct Mailer {
 
 impl Mailer {
     /// `None` when `smtp.url` is unset (email is off).
-    pub fn new(settings: &SmtpSettings, public_url: &str) -> anyhow::Result<Option<Mailer>> {
+    pub fn new(settings: &SmtpSettings) -> anyhow::Result<Option<Mailer>> {
         let Some(url) = &settings.url else {
             return Ok(None);
         };
@@ -51,7 +51,6 @@ impl Mailer {
             .map_err(|e| anyhow::anyhow!("smtp.from {:?} is not an address: {e}", settings.from))?;
         // The sender's domain (ASCII in practice; a public URL may be an IDN, which a
         // Message-ID cannot carry).
-        let _ = public_url;
         let domain = from.email.domain().to_owned();
         Ok(Some(Mailer {
             transport,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::present;
 use super::reports::{bad_query, page_limit};
 use crate::auth::{Admins, Authenticated};
 use crate::db;
@@ -97,13 +98,7 @@ pub async fn list_outbox(
     query: web::Query<OutboxQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let present = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let status = match present(&query.status).as_deref() {
+    let status = match present(&query.status) {
         None => None,
         Some("pending") => Some(OutboxStatus::Pending),
         Some("delivered") => Some(OutboxStatus::Delivered),
@@ -115,7 +110,7 @@ pub async fn list_outbox(
             ));
         }
     };
-    let kind = match present(&query.kind).as_deref() {
+    let kind = match present(&query.kind) {
         None => None,
         Some("email") => Some(OutboxKind::Email),
         Some("push") => Some(OutboxKind::Push),

@@ -18,6 +18,11 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+/// A query parameter with something in it: an empty one is the same as a missing one.
+pub(crate) fn present(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// Registers every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::present;
 use super::reports::{
     AreaRef, Consent, DepartmentRef, PhotoRef, ReportEventView, Reporter, UserRef, bad_query,
     event_views, field, page_limit, photo_ref,
@@ -279,10 +280,10 @@ pub(crate) async fn find_in_scope(
     let row = db::reports::find(conn, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    match user.department_scope() {
-        DepartmentScope::All => Ok(row),
-        DepartmentScope::Only(d) if d == row.report.department_id => Ok(row),
-        _ => Err(ApiError::not_found()),
+    if user.handles(row.report.department_id) {
+        Ok(row)
+    } else {
+        Err(ApiError::not_found())
     }
 }
 
@@ -385,10 +386,6 @@ fn decode_cursor(raw: &str, sort: TicketSort) -> Result<(DateTime<Utc>, Uuid), A
         .filter(|t| (2000..=9999).contains(&t.year()))
         .ok_or_else(bad)?;
     Ok((at, id.parse().map_err(|_| bad())?))
-}
-
-fn present(raw: &Option<String>) -> Option<&str> {
-    raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn parse_filter(query: &TicketQuery, user: &AuthUser) -> Result<TicketFilter, ApiError> {
@@ -1048,11 +1045,7 @@ pub async fn transition_ticket(
     metrics::counter!("phananh_ticket_transitions_total", "action" => body.action.as_str())
         .increment(1);
     tracing::info!(report = %id, action = body.action.as_str(), actor = %user.id, "ticket transition");
-    let in_scope = match user.department_scope() {
-        DepartmentScope::All => true,
-        DepartmentScope::Only(d) => d == row.report.department_id,
-        DepartmentScope::None => false,
-    };
+    let in_scope = user.handles(row.report.department_id);
     let mut body = detail(&mut conn, &state, &user, row).await?;
     if !in_scope {
         // Transferred away: what it now is, without the reporter's contact.

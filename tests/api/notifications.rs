@@ -228,6 +228,20 @@ fn assert_each_once(mails: &[Vec<u8>], n: usize) {
     assert_eq!(subjects.len(), n, "every one of them");
 }
 
+/// Starts the mail server on `port`; the 100 queued messages arrive, each once, and are all
+/// recorded as delivered.
+async fn mail_server_comes_back(app: &TestApp, port: u16) {
+    let sink = SmtpSink::start_on(port);
+    let mails = sink.wait_for(100, Duration::from_secs(60)).await;
+    assert_each_once(&mails, 100);
+    let delivered = count(
+        app,
+        "SELECT count(*) FROM outbox WHERE status = 'delivered'",
+    )
+    .await;
+    assert_eq!(delivered, 100);
+}
+
 #[tokio::test]
 async fn while_the_mail_server_is_down_nothing_is_lost_and_after_it_nothing_is_doubled() {
     let port = free_port();
@@ -240,17 +254,7 @@ async fn while_the_mail_server_is_down_nothing_is_lost_and_after_it_nothing_is_d
         tried, 100,
         "every message tried more than once while the server was down"
     );
-    let sink = SmtpSink::start_on(port);
-    let mails = sink.wait_for(100, Duration::from_secs(60)).await;
-    assert_each_once(&mails, 100);
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM outbox WHERE status = 'delivered'"
-        )
-        .await,
-        100
-    );
+    mail_server_comes_back(&app, port).await;
 }
 
 #[tokio::test]
@@ -269,17 +273,7 @@ async fn two_server_processes_deliver_every_message_exactly_once() {
 
     queue_emails(&app, 100).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let sink = SmtpSink::start_on(port);
-    let mails = sink.wait_for(100, Duration::from_secs(60)).await;
-    assert_each_once(&mails, 100);
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM outbox WHERE status = 'delivered'"
-        )
-        .await,
-        100
-    );
+    mail_server_comes_back(&app, port).await;
     handle.stop(false).await;
 }
 
@@ -396,6 +390,16 @@ async fn status_changes_are_pushed_through_fcm_v1_and_dead_device_tokens_are_for
         }
     };
     device("resident-phone", resident.clone()).await;
+    // The clerk who acts has a phone too, and follows the report: still nothing for them.
+    device("clerk-phone", staff.clone()).await;
+    let resp = post(
+        &app,
+        &format!("/api/v1/reports/{id}/follow"),
+        json!({}),
+        Some(&staff),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
     // Followers: one with a flaky token, one whose app was uninstalled, one who turned push off.
     for token in ["flaky-token", "busy-token", "dead-token", "quiet-phone"] {
         let neighbour = citizen(&app).await;
