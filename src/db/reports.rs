@@ -46,6 +46,10 @@ pub struct Report {
     pub closed_at: Option<DateTime<Utc>>,
     pub reopen_count: i32,
     pub follower_count: i32,
+    /// Working minutes from submission to the first acknowledgement (statistics).
+    pub ack_working_minutes: Option<i32>,
+    /// Working minutes from submission to the current resolution (statistics).
+    pub resolve_working_minutes: Option<i32>,
 }
 
 impl Report {
@@ -256,6 +260,8 @@ pub struct ReportChange {
     pub resolved_at: Option<Option<DateTime<Utc>>>,
     pub closed_at: Option<Option<DateTime<Utc>>>,
     pub reopen_count: Option<i32>,
+    pub ack_working_minutes: Option<Option<i32>>,
+    pub resolve_working_minutes: Option<Option<i32>>,
 }
 
 /// Applies `change` if the row is still at `version` (optimistic concurrency: two staff acting

@@ -190,6 +190,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         delivered_at -> Nullable<Timestamptz>,
+        dedup_key -> Nullable<Text>,
     }
 }
 
@@ -385,7 +386,9 @@ diesel::table! {
         closed_at -> Nullable<Timestamptz>,
         reopen_count -> Int4,
         follower_count -> Int4,
-        // search_text (generated, queried by name in SQL) is left out: diesel's 32-column limit
+        ack_working_minutes -> Nullable<Int4>,
+        resolve_working_minutes -> Nullable<Int4>,
+        // search_text (generated, queried by name in SQL only) is left out
     }
 }
 

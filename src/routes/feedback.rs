@@ -221,6 +221,7 @@ pub async fn reopen_report(
                     row: ReportChange {
                         reopen_count: Some(r.reopen_count + 1),
                         resolved_at: Some(None),
+                        resolve_working_minutes: Some(None),
                         ..Default::default()
                     },
                     public_note: Some(reason.as_str().to_owned()),

@@ -824,11 +824,23 @@ async fn plan(
     match body.action {
         Action::Accept => {
             if report.accepted_at.is_none() {
+                let calendar = db::holidays::load_calendar(conn).await?;
                 row.accepted_at = Some(Some(now));
+                row.ack_working_minutes = Some(Some(working_minutes(
+                    &calendar,
+                    report.created_at,
+                    now,
+                )));
             }
         }
         Action::Resolve => {
+            let calendar = db::holidays::load_calendar(conn).await?;
             row.resolved_at = Some(Some(now));
+            row.resolve_working_minutes = Some(Some(working_minutes(
+                &calendar,
+                report.created_at,
+                now,
+            )));
         }
         Action::Transfer => {
             let target = body.department_id.unwrap_or_default();
@@ -1196,4 +1208,13 @@ mod tests {
         assert_eq!(if_match(&req("*")).unwrap(), None);
         assert!(if_match(&req("\"x\"")).is_err());
     }
+}
+
+/// Working minutes from `from` to `to`, for the statistics' working-hour durations.
+fn working_minutes(
+    calendar: &crate::domain::calendar::WorkingCalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i32 {
+    i32::try_from(calendar.working_minutes_between(from, to)).unwrap_or(i32::MAX)
 }
