@@ -76,6 +76,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub reports: ReportSettings,
     pub outbox: OutboxSettings,
+    pub stats: StatsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +191,16 @@ pub struct OutboxSettings {
     /// A claimed message is someone else's to retry if not settled within this time (a worker
     /// that died mid-delivery).
     pub lease_secs: u64,
+}
+
+/// Statistics for the IOC.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSettings {
+    /// Medians and percentiles are computed exactly (`percentile_cont` over `reports`) when the
+    /// selection holds at most this many durations, and interpolated from the rollup's
+    /// histograms above it.
+    pub exact_percentiles_max: i64,
 }
 
 /// Where photos are kept.
@@ -330,6 +341,9 @@ impl Default for Settings {
                 batch_size: 32,
                 lease_secs: 300,
             },
+            stats: StatsSettings {
+                exact_percentiles_max: 50_000,
+            },
             reports: ReportSettings {
                 centroid_max_distance_m: 10_000.0,
                 duplicate_radius_m: 150.0,
@@ -451,8 +465,8 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 10] = [
-    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports", "outbox",
+const SECTIONS: [&str; 11] = [
+    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports", "outbox", "stats",
 ];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.

@@ -22,6 +22,7 @@ pub mod routing_rules;
 pub mod schema;
 pub mod seed;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use std::time::Duration;

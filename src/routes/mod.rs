@@ -12,6 +12,7 @@ mod http_cache;
 pub mod me;
 pub mod media;
 pub mod reports;
+pub mod stats;
 pub mod tickets;
 
 use utoipa::OpenApi;
@@ -58,6 +59,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::get_ticket)
         .service(tickets::transition_ticket)
         .service(tickets::assign_ticket)
+        .service(stats::stats_summary)
+        .service(stats::stats_breakdown)
+        .service(stats::stats_timeseries)
+        .service(stats::stats_export_csv)
         .service(admin::list_outbox)
         .service(admin::retry_outbox);
 }
@@ -79,6 +84,7 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
         (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
         (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment"),
+        (name = "stats", description = "Statistics for the IOC: the figures of any period and slice, each with its definition. Every figure counts the reports submitted in the period (local dates, Asia/Ho_Chi_Minh) in the state they are in now. Durations are in calendar hours (`…_hours`) and working hours (`…_working_hours`) apart. Callers: the IOC (`X-Api-Key`), managers, admins."),
         (name = "administration", description = "Running the deployment: the outbox of outgoing messages"),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),

@@ -826,21 +826,15 @@ async fn plan(
             if report.accepted_at.is_none() {
                 let calendar = db::holidays::load_calendar(conn).await?;
                 row.accepted_at = Some(Some(now));
-                row.ack_working_minutes = Some(Some(working_minutes(
-                    &calendar,
-                    report.created_at,
-                    now,
-                )));
+                row.ack_working_minutes =
+                    Some(Some(working_minutes(&calendar, report.created_at, now)));
             }
         }
         Action::Resolve => {
             let calendar = db::holidays::load_calendar(conn).await?;
             row.resolved_at = Some(Some(now));
-            row.resolve_working_minutes = Some(Some(working_minutes(
-                &calendar,
-                report.created_at,
-                now,
-            )));
+            row.resolve_working_minutes =
+                Some(Some(working_minutes(&calendar, report.created_at, now)));
         }
         Action::Transfer => {
             let target = body.department_id.unwrap_or_default();
@@ -1166,6 +1160,15 @@ pub async fn assign_ticket(
     Ok(detail_response(actix_web::http::StatusCode::OK, &body))
 }
 
+/// Working minutes from `from` to `to`, for the statistics' working-hour durations.
+fn working_minutes(
+    calendar: &crate::domain::calendar::WorkingCalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i32 {
+    i32::try_from(calendar.working_minutes_between(from, to)).unwrap_or(i32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1208,13 +1211,4 @@ mod tests {
         assert_eq!(if_match(&req("*")).unwrap(), None);
         assert!(if_match(&req("\"x\"")).is_err());
     }
-}
-
-/// Working minutes from `from` to `to`, for the statistics' working-hour durations.
-fn working_minutes(
-    calendar: &crate::domain::calendar::WorkingCalendar,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> i32 {
-    i32::try_from(calendar.working_minutes_between(from, to)).unwrap_or(i32::MAX)
 }

@@ -42,6 +42,13 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ("GET", "/api/v1/tickets" | "/api/v1/tickets/{id}") => Roles(STAFF),
         ("POST", "/api/v1/tickets/{id}/transitions") => Roles(STAFF),
         ("POST", "/api/v1/tickets/{id}/assign") => Roles(MANAGERS),
+        (
+            "GET",
+            "/api/v1/stats/summary"
+            | "/api/v1/stats/breakdown"
+            | "/api/v1/stats/timeseries"
+            | "/api/v1/stats/export.csv",
+        ) => Roles(&["manager", "admin", "ioc"]),
         ("GET", "/api/v1/admin/outbox") => Roles(&["admin"]),
         ("POST", "/api/v1/admin/outbox/{id}/retry") => Roles(&["admin"]),
         _ => return None,
