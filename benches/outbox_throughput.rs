@@ -196,10 +196,12 @@ async fn main() {
     let email_only = Deliverers {
         mailer,
         pusher: None,
+        ioc: None,
     };
     let push_only = Deliverers {
         mailer: None,
         pusher,
+        ioc: None,
     };
 
     println!(

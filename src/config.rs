@@ -169,8 +169,12 @@ pub struct FcmSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IocSettings {
+    /// Where statistics snapshots are POSTed; unset: push is off.
     pub push_url: Option<String>,
+    /// HMAC-SHA256 key of `X-Phananh-Signature`; required with `push_url` (an unsigned
+    /// snapshot is never sent).
     pub push_secret: Option<Secret>,
+    /// One snapshot per period of this many seconds, aligned to the epoch (900: :00, :15, ...).
     pub push_interval_secs: u64,
 }
 
@@ -454,6 +458,30 @@ impl Settings {
                 "http.json_limit_bytes must be at least 1024".into(),
             ));
         }
+        if let Some(url) = &self.ioc.push_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError(format!(
+                    "ioc.push_url must be an http(s) URL, got {url:?}"
+                )));
+            }
+            if self
+                .ioc
+                .push_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty())
+            {
+                return Err(ConfigError(
+                    "ioc.push_url is set but ioc.push_secret (PHANANH_IOC__PUSH_SECRET) is not: \
+                     snapshots are only sent signed"
+                        .into(),
+                ));
+            }
+        }
+        if self.ioc.push_interval_secs == 0 {
+            return Err(ConfigError(
+                "ioc.push_interval_secs must be at least 1".into(),
+            ));
+        }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err(ConfigError(format!(
                 "public_url must be an http(s) URL, got {:?}",
@@ -639,6 +667,34 @@ mod tests {
         assert!(!dump.contains("hunter2"), "{dump}");
         assert!(!dump.contains("s3cr3t-value"), "{dump}");
         assert!(dump.contains("[redacted]"));
+    }
+
+    #[test]
+    fn an_ioc_push_url_needs_a_secret() {
+        let url = ("PHANANH_IOC__PUSH_URL", "https://ioc.example.vn/hook");
+        let err = Settings::load_from(None, env(&[url]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PHANANH_IOC__PUSH_SECRET"), "{err}");
+        let err = Settings::load_from(None, env(&[url, ("PHANANH_IOC__PUSH_SECRET", "")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("push_secret"), "{err}");
+        let s = Settings::load_from(None, env(&[url, ("PHANANH_IOC__PUSH_SECRET", "k")])).unwrap();
+        assert_eq!(s.ioc.push_url.as_deref(), Some(url.1));
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("PHANANH_IOC__PUSH_URL", "ioc.example.vn"),
+                ("PHANANH_IOC__PUSH_SECRET", "k"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("push_url"), "{err}");
+        assert!(
+            Settings::load_from(None, env(&[("PHANANH_IOC__PUSH_INTERVAL_SECS", "0")])).is_err()
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct AppState {
     pub mailer: Option<Arc<crate::notify::email::Mailer>>,
     /// FCM, when `fcm.credentials` is set.
     pub pusher: Option<Arc<crate::notify::push::Pusher>>,
+    /// The IOC webhook, when `ioc.push_url` is set.
+    pub ioc: Option<Arc<crate::notify::ioc::IocPusher>>,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl Application {
             areas: Arc::new(crate::db::areas::AreaIndexCache::default()),
             mailer: crate::notify::email::Mailer::new(&settings.smtp)?.map(Arc::new),
             pusher: crate::notify::push::Pusher::new(&settings.fcm)?.map(Arc::new),
+            ioc: crate::notify::ioc::IocPusher::new(&settings.ioc)?.map(Arc::new),
             settings: settings.clone(),
         });
         crate::jobs::spawn(state.clone().into_inner());

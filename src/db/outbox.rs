@@ -209,11 +209,27 @@ pub async fn list(
         .await
 }
 
-/// Messages still to deliver (the depth a dashboard watches).
-pub async fn pending_count(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    outbox::table
-        .filter(outbox::status.eq(OutboxStatus::Pending))
-        .count()
-        .get_result(conn)
-        .await
+#[derive(QueryableByName)]
+struct Depth {
+    #[diesel(sql_type = super::schema::sql_types::OutboxKind)]
+    kind: OutboxKind,
+    #[diesel(sql_type = super::schema::sql_types::OutboxStatus)]
+    status: OutboxStatus,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Messages not delivered — still to deliver, or dead — by kind and state (the depth a
+/// dashboard watches). The condition is literal SQL so that every plan, generic or not, can read
+/// only the undelivered rows through the partial index `outbox_undelivered`.
+pub async fn depth(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(OutboxKind, OutboxStatus, i64)>> {
+    let rows: Vec<Depth> = diesel::sql_query(
+        "SELECT kind, status, count(*) AS n FROM outbox WHERE status <> 'delivered' \
+         GROUP BY kind, status",
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|d| (d.kind, d.status, d.n)).collect())
 }

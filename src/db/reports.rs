@@ -547,3 +547,24 @@ pub async fn open_and_overdue(
         .first(conn)
         .await
 }
+
+#[derive(QueryableByName)]
+struct StatusTotal {
+    #[diesel(sql_type = super::schema::sql_types::ReportStatus)]
+    status: ReportStatus,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Reports by current state, all of them: the yearly cells of `stats_rollup` (kept exact by its
+/// triggers), a few rows per year instead of a scan of `reports`.
+pub async fn totals_by_status(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(ReportStatus, i64)>> {
+    let rows: Vec<StatusTotal> = diesel::sql_query(
+        "SELECT status, sum(n)::bigint AS n FROM stats_rollup WHERE grain = 'y' GROUP BY status",
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+}

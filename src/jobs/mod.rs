@@ -4,6 +4,7 @@
 
 pub mod deadlines;
 pub mod digest;
+pub mod ioc_push;
 pub mod media_sweeper;
 pub mod outbox;
 
@@ -16,5 +17,8 @@ pub fn spawn(state: Arc<AppState>) {
     tokio::spawn(media_sweeper::run(state.clone()));
     tokio::spawn(deadlines::run(state.clone()));
     tokio::spawn(digest::run(state.clone()));
+    if state.settings.ioc.push_url.is_some() {
+        tokio::spawn(ioc_push::run(state.clone()));
+    }
     tokio::spawn(outbox::run(state));
 }

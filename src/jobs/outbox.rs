@@ -20,6 +20,7 @@ use crate::db::{self, PgPool};
 use crate::domain::account::OutboxKind;
 use crate::notify::Failure;
 use crate::notify::email::{EmailPayload, Mailer};
+use crate::notify::ioc::{IocPayload, IocPusher};
 use crate::notify::push::{PushPayload, Pusher};
 use crate::startup::AppState;
 
@@ -28,6 +29,7 @@ use crate::startup::AppState;
 pub struct Deliverers {
     pub mailer: Option<Arc<Mailer>>,
     pub pusher: Option<Arc<Pusher>>,
+    pub ioc: Option<Arc<IocPusher>>,
 }
 
 impl Deliverers {
@@ -38,6 +40,9 @@ impl Deliverers {
         }
         if self.pusher.is_some() {
             kinds.push(OutboxKind::Push);
+        }
+        if self.ioc.is_some() {
+            kinds.push(OutboxKind::IocSnapshot);
         }
         kinds
     }
@@ -62,9 +67,15 @@ impl Deliverers {
                     .map_err(|e| Failure::permanent(format!("not a push payload: {e}")))?;
                 pusher.send(message.id, &push).await
             }
-            OutboxKind::IocSnapshot => Err(Failure::transient(
-                "no delivery adapter for this kind in this process",
-            )),
+            OutboxKind::IocSnapshot => {
+                let ioc = self
+                    .ioc
+                    .as_ref()
+                    .ok_or_else(|| Failure::transient("IOC push is off in this process"))?;
+                let snapshot: IocPayload = serde_json::from_value(message.payload.clone())
+                    .map_err(|e| Failure::permanent(format!("not an IOC payload: {e}")))?;
+                ioc.send(message.id, &snapshot).await
+            }
         }
     }
 }
@@ -82,10 +93,11 @@ pub async fn run(state: Arc<AppState>) {
     let deliverers = Deliverers {
         mailer: state.mailer.clone(),
         pusher: state.pusher.clone(),
+        ioc: state.ioc.clone(),
     };
     if deliverers.kinds().is_empty() {
         tracing::info!(
-            "outbox: no delivery configured in this process (smtp.url and fcm.credentials unset); messages stay queued"
+            "outbox: no delivery configured in this process (smtp.url, fcm.credentials and ioc.push_url unset); messages stay queued"
         );
         return;
     }
@@ -97,11 +109,6 @@ pub async fn run(state: Arc<AppState>) {
             Ok(p) if p.claimed >= settings.batch_size.max(1) as usize => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "outbox pass failed; retrying later"),
-        }
-        if let Ok(mut conn) = state.pool.get().await
-            && let Ok(n) = db::outbox::pending_count(&mut conn).await
-        {
-            metrics::gauge!("phananh_outbox_pending").set(n as f64);
         }
         tokio::time::sleep(idle).await;
     }

@@ -1,9 +1,10 @@
-//! Messages that leave the process. Delivery adapters (`email`) are what the outbox worker
-//! (`jobs::outbox`) calls; `templates` renders what people read; `enqueue` decides who hears of
-//! what, and writes it to the outbox in the caller's transaction.
+//! Messages that leave the process. Delivery adapters (`email`, `push`, `ioc`) are what the
+//! outbox worker (`jobs::outbox`) calls; `templates` renders what people read; `enqueue` decides
+//! who hears of what, and writes it to the outbox in the caller's transaction.
 
 pub mod email;
 pub mod enqueue;
+pub mod ioc;
 pub mod push;
 pub mod templates;
 

@@ -8,6 +8,7 @@ mod errors;
 mod fcm;
 mod health;
 mod helpers;
+mod ioc;
 mod media;
 mod migrations;
 mod notifications;
