@@ -367,25 +367,6 @@ pub async fn from_scratch_totals(
     Ok(fold(rows))
 }
 
-/// Reports per status, from the rollup's yearly rows (cheap enough for every metrics scrape).
-pub async fn reports_by_status(
-    conn: &mut AsyncPgConnection,
-) -> QueryResult<Vec<(ReportStatus, i64)>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = sql_types::ReportStatus)]
-        status: ReportStatus,
-        #[diesel(sql_type = Int8)]
-        n: i64,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT status, sum(n)::int8 AS n FROM stats_rollup WHERE grain = 'y' GROUP BY status",
-    )
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
-}
-
 /// A dimension's members: id → (code, name).
 #[derive(QueryableByName)]
 pub struct Member {
