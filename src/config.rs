@@ -346,7 +346,7 @@ impl Default for Settings {
                 lease_secs: 300,
             },
             stats: StatsSettings {
-                exact_percentiles_max: 50_000,
+                exact_percentiles_max: 5_000,
             },
             reports: ReportSettings {
                 centroid_max_distance_m: 10_000.0,

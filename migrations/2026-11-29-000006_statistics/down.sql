@@ -1,3 +1,8 @@
+DROP TRIGGER stats_ratings_truncate ON report_ratings;
+DROP TRIGGER stats_reports_truncate ON reports;
+DROP FUNCTION phananh_stats_truncated();
+DROP TRIGGER stats_ratings_update ON report_ratings;
+DROP FUNCTION phananh_stats_ratings_update();
 DROP TRIGGER stats_ratings_delete ON report_ratings;
 DROP TRIGGER stats_ratings_insert ON report_ratings;
 DROP TRIGGER stats_reports_delete ON reports;

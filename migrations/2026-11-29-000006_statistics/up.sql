@@ -169,14 +169,25 @@ BEGIN
     END LOOP;
 
     -- The sums of `delta` (columns s and stats_terms) per cell, at the three grains, in key order.
+    -- Every cell is also summed with any of its area, category and department replaced by "all"
+    -- (the nil UUID), so a query reads only the rows of the dimensions it filters or groups by:
+    -- the district's summary of a year is 9 rows (one per status), not one per commune ×
+    -- category × department × status.
     sel := format($f$
         SELECT g.grain,
                CASE g.grain WHEN 'd' THEN d.day
                             WHEN 'm' THEN date_trunc('month', d.day)::date
                             ELSE date_trunc('year', d.day)::date END,
-               d.area_id, d.category_id, d.department_id, d.status, %s
+               coalesce(d.area_id, '00000000-0000-0000-0000-000000000000'),
+               coalesce(d.category_id, '00000000-0000-0000-0000-000000000000'),
+               coalesce(d.department_id, '00000000-0000-0000-0000-000000000000'),
+               d.status, %s
         FROM delta d CROSS JOIN (VALUES ('d'::"char"), ('m'::"char"), ('y'::"char")) AS g(grain)
-        GROUP BY 1, 2, 3, 4, 5, 6
+        GROUP BY g.grain, 2, d.status,
+                 GROUPING SETS ((d.area_id, d.category_id, d.department_id),
+                                (d.area_id, d.category_id), (d.area_id, d.department_id),
+                                (d.category_id, d.department_id),
+                                (d.area_id), (d.category_id), (d.department_id), ())
         ORDER BY 1, 2, 3, 4, 5, 6
     $f$, sums);
     -- Rows are written in key order, so two statements never take the cells' locks in opposite
@@ -199,7 +210,7 @@ BEGIN
     EXECUTE format($f$
         CREATE FUNCTION phananh_stats_rebuild() RETURNS void LANGUAGE plpgsql AS $body$
         BEGIN
-            LOCK TABLE reports IN SHARE MODE;
+            LOCK TABLE reports, report_ratings IN SHARE MODE;
             DELETE FROM stats_rollup;
             INSERT INTO stats_rollup (grain, period, area_id, category_id, department_id, status, %s)
             SELECT * FROM stats_rollup_from_scratch;
@@ -247,6 +258,10 @@ BEGIN
     EXECUTE format($f$
         CREATE FUNCTION phananh_stats_ratings_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
+            -- A rating and a change of its report, at once: the report row is locked first, so
+            -- whichever commits second sees the other (the rating lands in the report's cell as
+            -- it is now, never in the one it just left).
+            PERFORM 1 FROM reports WHERE id IN (SELECT report_id FROM new_rows) ORDER BY id FOR NO KEY UPDATE;
             WITH ids AS (SELECT DISTINCT report_id FROM new_rows),
                  nw AS (SELECT t.* FROM reports x JOIN ids ON ids.report_id = x.id,
                         LATERAL phananh_stats_terms(x, phananh_latest_score(x.id)) t),
@@ -267,6 +282,10 @@ BEGIN
     EXECUTE format($f$
         CREATE FUNCTION phananh_stats_ratings_delete() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
+            -- A rating and a change of its report, at once: the report row is locked first, so
+            -- whichever commits second sees the other (the rating lands in the report's cell as
+            -- it is now, never in the one it just left).
+            PERFORM 1 FROM reports WHERE id IN (SELECT report_id FROM old_rows) ORDER BY id FOR NO KEY UPDATE;
             WITH ids AS (SELECT DISTINCT report_id FROM old_rows),
                  nw AS (SELECT t.* FROM reports x JOIN ids ON ids.report_id = x.id,
                         LATERAL phananh_stats_terms(x, phananh_latest_score(x.id)) t),
@@ -277,6 +296,33 @@ BEGIN
                                                UNION ALL
                                                SELECT cycle, score FROM old_rows q
                                                WHERE q.report_id = x.id) s
+                            ORDER BY s.cycle DESC LIMIT 1)) t),
+                 %s
+            %s;
+            RETURN NULL;
+        END $body$
+    $f$, changed, upsert);
+
+    -- A changed rating (a score edited, or its user anonymised): before = the latest among the
+    -- ratings not changed and the old versions of the changed ones.
+    EXECUTE format($f$
+        CREATE FUNCTION phananh_stats_ratings_update() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+            PERFORM 1 FROM reports
+             WHERE id IN (SELECT report_id FROM new_rows UNION SELECT report_id FROM old_rows)
+             ORDER BY id FOR NO KEY UPDATE;
+            WITH ids AS (SELECT report_id FROM new_rows UNION SELECT report_id FROM old_rows),
+                 nw AS (SELECT t.* FROM reports x JOIN ids ON ids.report_id = x.id,
+                        LATERAL phananh_stats_terms(x, phananh_latest_score(x.id)) t),
+                 od AS (SELECT t.* FROM reports x JOIN ids ON ids.report_id = x.id,
+                        LATERAL phananh_stats_terms(x, (
+                            SELECT score FROM (
+                                SELECT cycle, score FROM report_ratings p
+                                WHERE p.report_id = x.id
+                                  AND NOT EXISTS (SELECT 1 FROM new_rows q
+                                                  WHERE q.report_id = p.report_id AND q.cycle = p.cycle)
+                                UNION ALL
+                                SELECT cycle, score FROM old_rows q WHERE q.report_id = x.id) s
                             ORDER BY s.cycle DESC LIMIT 1)) t),
                  %s
             %s;
@@ -297,6 +343,20 @@ CREATE TRIGGER stats_ratings_insert AFTER INSERT ON report_ratings
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_ratings_insert();
 CREATE TRIGGER stats_ratings_delete AFTER DELETE ON report_ratings
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_ratings_delete();
+CREATE TRIGGER stats_ratings_update AFTER UPDATE ON report_ratings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_ratings_update();
+
+-- TRUNCATE fires no row or transition-table triggers: recompute.
+CREATE FUNCTION phananh_stats_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM phananh_stats_rebuild();
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stats_reports_truncate AFTER TRUNCATE ON reports
+    FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_truncated();
+CREATE TRIGGER stats_ratings_truncate AFTER TRUNCATE ON report_ratings
+    FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_truncated();
 
 -- The reports that already exist.
 SELECT phananh_stats_rebuild();

@@ -562,7 +562,10 @@ pub async fn totals_by_status(
     conn: &mut AsyncPgConnection,
 ) -> QueryResult<Vec<(ReportStatus, i64)>> {
     let rows: Vec<StatusTotal> = diesel::sql_query(
-        "SELECT status, sum(n)::bigint AS n FROM stats_rollup WHERE grain = 'y' GROUP BY status",
+        "SELECT status, sum(n)::bigint AS n FROM stats_rollup WHERE grain = 'y' \
+         AND area_id = '00000000-0000-0000-0000-000000000000' \
+         AND category_id = '00000000-0000-0000-0000-000000000000' \
+         AND department_id = '00000000-0000-0000-0000-000000000000' GROUP BY status",
     )
     .load(conn)
     .await?;

@@ -229,7 +229,23 @@ pub async fn rollup_totals(
         let cols: Vec<String> = (0..BINS).map(|b| format!("sum({prefix}_h{b})")).collect();
         format!("ARRAY[{}]::int8[] AS {prefix}", cols.join(", "))
     };
-    let (slice, binds) = slice_sql(sel, "", 4);
+    let (mut slice, binds) = slice_sql(sel, "", 4);
+    // The rollup also holds every cell summed over any of its dimensions ("all" = the nil
+    // UUID): read the rows of exactly the dimensions filtered or grouped by.
+    for (column, used) in [
+        ("area_id", sel.areas.is_some() || group == GroupBy::Area),
+        (
+            "category_id",
+            sel.category.is_some() || group == GroupBy::Category,
+        ),
+        (
+            "department_id",
+            sel.department.is_some() || group == GroupBy::Department,
+        ),
+    ] {
+        let op = if used { "<>" } else { "=" };
+        slice += &format!(" AND {column} {op} '{ALL}'");
+    }
     let sql = format!(
         "SELECT {key} AS grp, status, sum(n)::int8 AS n, sum(on_time)::int8 AS on_time, \
                 sum(late)::int8 AS late, sum(overdue_open)::int8 AS overdue_open, \
@@ -256,6 +272,9 @@ pub async fn rollup_totals(
     Ok(fold(rows))
 }
 
+/// "All" in a dimension of the rollup.
+pub const ALL: &str = "00000000-0000-0000-0000-000000000000";
+
 const HANDLED: &str = "r.status IN ('resolved', 'closed')";
 const OPEN: &str = "r.status IN ('new', 'accepted', 'in_progress', 'on_hold', 'reopened')";
 
@@ -267,6 +286,10 @@ struct PercentileRow {
     ack: Option<f64>,
     #[diesel(sql_type = Nullable<diesel::sql_types::Float8>)]
     ackw: Option<f64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Float8>)]
+    ack90: Option<f64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Float8>)]
+    ackw90: Option<f64>,
     #[diesel(sql_type = Nullable<diesel::sql_types::Float8>)]
     res: Option<f64>,
     #[diesel(sql_type = Nullable<diesel::sql_types::Float8>)]
@@ -293,6 +316,10 @@ pub async fn exact_percentiles(
              FILTER (WHERE r.accepted_at IS NOT NULL) AS ack, \
            percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(r.ack_working_minutes, 0) / 60.0) \
              FILTER (WHERE r.accepted_at IS NOT NULL) AS ackw, \
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM r.accepted_at - r.created_at) / 3600) \
+             FILTER (WHERE r.accepted_at IS NOT NULL) AS ack90, \
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY coalesce(r.ack_working_minutes, 0) / 60.0) \
+             FILTER (WHERE r.accepted_at IS NOT NULL) AS ackw90, \
            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.resolved_at - r.created_at) / 3600) \
              FILTER (WHERE {HANDLED} AND r.resolved_at IS NOT NULL) AS res, \
            percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(r.resolve_working_minutes, 0) / 60.0) \
@@ -319,6 +346,8 @@ pub async fn exact_percentiles(
                 Percentiles {
                     ack_median: r.ack,
                     ack_median_working: r.ackw,
+                    ack_p90: r.ack90,
+                    ack_p90_working: r.ackw90,
                     resolve_median: r.res,
                     resolve_median_working: r.resw,
                     resolve_p90: r.res90,
@@ -388,20 +417,24 @@ pub async fn members(conn: &mut AsyncPgConnection, group: GroupBy) -> QueryResul
     diesel::sql_query(sql).load(conn).await
 }
 
-/// Whether the rollup equals its from-scratch computation (`stats_rollup_from_scratch`), ignoring
-/// cells that have returned to zero. Returns the number of differing rows.
+/// Whether the rollup equals its from-scratch computation (`stats_rollup_from_scratch`). Cells
+/// whose reports have all gone elsewhere stay as rows of zeros, which are ignored; any other
+/// difference is counted. Returns the number of differing rows.
 pub async fn rollup_differences(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Int8)]
         n: i64,
     }
-    let row: Row = diesel::sql_query(
-        "WITH live AS (SELECT * FROM stats_rollup WHERE n <> 0), \
+    let zeros = vec!["0"; 9 + 4 * BINS].join(", ");
+    let row: Row = diesel::sql_query(format!(
+        "WITH live AS (SELECT * FROM stats_rollup EXCEPT ALL \
+                       SELECT grain, period, area_id, category_id, department_id, status, {zeros} \
+                       FROM stats_rollup), \
               want AS (SELECT * FROM stats_rollup_from_scratch) \
          SELECT ((SELECT count(*) FROM (SELECT * FROM live EXCEPT ALL SELECT * FROM want) a) + \
-                 (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM live) b))::int8 AS n",
-    )
+                 (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM live) b))::int8 AS n"
+    ))
     .get_result(conn)
     .await?;
     Ok(row.n)

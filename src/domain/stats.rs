@@ -180,6 +180,8 @@ impl Totals {
 pub struct Percentiles {
     pub ack_median: Option<f64>,
     pub ack_median_working: Option<f64>,
+    pub ack_p90: Option<f64>,
+    pub ack_p90_working: Option<f64>,
     pub resolve_median: Option<f64>,
     pub resolve_median_working: Option<f64>,
     pub resolve_p90: Option<f64>,
@@ -193,6 +195,8 @@ impl Percentiles {
         Self {
             ack_median: h(Duration::Ack, 0.5),
             ack_median_working: h(Duration::AckWorking, 0.5),
+            ack_p90: h(Duration::Ack, 0.9),
+            ack_p90_working: h(Duration::AckWorking, 0.9),
             resolve_median: h(Duration::Resolve, 0.5),
             resolve_median_working: h(Duration::ResolveWorking, 0.5),
             resolve_p90: h(Duration::Resolve, 0.9),
@@ -255,6 +259,10 @@ pub struct Summary {
     pub ack_median_hours: Option<f64>,
     /// The same in working hours.
     pub ack_median_working_hours: Option<f64>,
+    /// 90th percentile of the calendar hours from submission to first acceptance.
+    pub ack_p90_hours: Option<f64>,
+    /// The same in working hours.
+    pub ack_p90_working_hours: Option<f64>,
     /// Median calendar hours from submission to resolution, over the handled reports.
     pub resolve_median_hours: Option<f64>,
     /// The same in working hours.
@@ -304,6 +312,8 @@ impl Summary {
             overdue_open: t.overdue_open,
             ack_median_hours: hours(p.ack_median),
             ack_median_working_hours: hours(p.ack_median_working),
+            ack_p90_hours: hours(p.ack_p90),
+            ack_p90_working_hours: hours(p.ack_p90_working),
             resolve_median_hours: hours(p.resolve_median),
             resolve_median_working_hours: hours(p.resolve_median_working),
             resolve_p90_hours: hours(p.resolve_p90),
@@ -344,7 +354,10 @@ pub fn cover(from: NaiveDate, to: NaiveDate, coarsest: Grain) -> Vec<(Grain, Nai
     let mut d = from;
     while d <= to {
         let year_end = NaiveDate::from_ymd_opt(d.year(), 12, 31);
-        let month_end = (d + Months::new(1)).with_day(1).and_then(|x| x.pred_opt());
+        let month_end = d
+            .checked_add_months(Months::new(1))
+            .and_then(|x| x.with_day(1))
+            .and_then(|x| x.pred_opt());
         if coarsest >= Grain::Year && d.ordinal() == 1 && year_end.is_some_and(|e| e <= to) {
             out.push((Grain::Year, d));
             d = match year_end.and_then(|e| e.succ_opt()) {

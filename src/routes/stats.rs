@@ -158,6 +158,20 @@ async fn selection(
 ) -> Result<Selection, ApiError> {
     let from = parse_date(&q.from, "from")?;
     let to = parse_date(&q.to, "to")?.unwrap_or_else(|| local_today(now));
+    // Nothing was reported before the service existed, and nothing after next year: bounding
+    // the dates bounds every loop and every date the database is asked about.
+    let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    let latest = local_today(now) + chrono::Duration::days(366);
+    if [from, Some(to)]
+        .into_iter()
+        .flatten()
+        .any(|d| d < earliest || d > latest)
+    {
+        return Err(bad(
+            "Ngày phải trong khoảng từ 2000-01-01 đến một năm sau hôm nay",
+            "Dates must be between 2000-01-01 and a year from today",
+        ));
+    }
     let from = match from {
         Some(f) => Some(f),
         None => db::stats::first_day(conn).await?.map(|f| f.min(to)),
@@ -437,6 +451,8 @@ fn summary_cells(s: &Summary) -> Vec<String> {
         int(s.overdue_open),
         opt(s.ack_median_hours),
         opt(s.ack_median_working_hours),
+        opt(s.ack_p90_hours),
+        opt(s.ack_p90_working_hours),
         opt(s.resolve_median_hours),
         opt(s.resolve_median_working_hours),
         opt(s.resolve_p90_hours),
@@ -450,7 +466,17 @@ fn summary_cells(s: &Summary) -> Vec<String> {
     ]
 }
 
-const CSV_HEADER: [&str; 24] = [
+/// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first; names come from
+/// imported data) is quoted with a leading apostrophe.
+fn spreadsheet_safe(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+const CSV_HEADER: [&str; 26] = [
     "key",
     "name",
     "received",
@@ -465,6 +491,8 @@ const CSV_HEADER: [&str; 24] = [
     "overdue_open",
     "ack_median_hours",
     "ack_median_working_hours",
+    "ack_p90_hours",
+    "ack_p90_working_hours",
     "resolve_median_hours",
     "resolve_median_working_hours",
     "resolve_p90_hours",
@@ -508,7 +536,7 @@ pub async fn stats_export_csv(
     };
     write(&mut out, CSV_HEADER.iter().map(|s| s.to_string()).collect())?;
     for item in items {
-        let mut row = vec![item.key, item.name];
+        let mut row = vec![spreadsheet_safe(item.key), spreadsheet_safe(item.name)];
         row.extend(summary_cells(&item.summary));
         write(&mut out, row)?;
     }
