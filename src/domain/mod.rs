@@ -13,6 +13,7 @@ pub mod lunar;
 pub mod report;
 pub mod routing;
 pub mod search;
+pub mod synth;
 pub mod tracking_code;
 
 pub use catalog::{

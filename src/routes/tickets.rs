@@ -826,21 +826,15 @@ async fn plan(
             if report.accepted_at.is_none() {
                 let calendar = db::holidays::load_calendar(conn).await?;
                 row.accepted_at = Some(Some(now));
-                row.ack_working_minutes = Some(Some(working_minutes(
-                    &calendar,
-                    report.created_at,
-                    now,
-                )));
+                row.ack_working_minutes =
+                    Some(Some(working_minutes(&calendar, report.created_at, now)));
             }
         }
         Action::Resolve => {
             let calendar = db::holidays::load_calendar(conn).await?;
             row.resolved_at = Some(Some(now));
-            row.resolve_working_minutes = Some(Some(working_minutes(
-                &calendar,
-                report.created_at,
-                now,
-            )));
+            row.resolve_working_minutes =
+                Some(Some(working_minutes(&calendar, report.created_at, now)));
         }
         Action::Transfer => {
             let target = body.department_id.unwrap_or_default();
