@@ -84,21 +84,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ROW(
         (r.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date,
         r.area_id, r.category_id, r.department_id, r.status,
-        (r.status IN ('resolved', 'closed') AND r.resolved_at <= r.due_at)::int,
-        ((r.status IN ('resolved', 'closed') AND r.resolved_at > r.due_at)
+        coalesce(r.status IN ('resolved', 'closed') AND r.resolved_at <= r.due_at, false)::int,
+        coalesce((r.status IN ('resolved', 'closed') AND r.resolved_at > r.due_at)
           OR (r.status IN ('new', 'accepted', 'in_progress', 'on_hold', 'reopened')
-              AND r.overdue_at IS NOT NULL))::int,
+              AND r.overdue_at IS NOT NULL), false)::int,
         (r.status IN ('new', 'accepted', 'in_progress', 'on_hold', 'reopened')
           AND r.overdue_at IS NOT NULL)::int,
         (r.reopen_count > 0)::int,
         (r.resolved_at IS NOT NULL OR r.reopen_count > 0)::int,
         (score IS NOT NULL)::int,
         coalesce(score, 0)::int,
-        (score >= 4)::int,
+        coalesce(score >= 4, false)::int,
         phananh_stats_bin(extract(epoch FROM r.accepted_at - r.created_at) / 60),
         CASE WHEN r.accepted_at IS NOT NULL
              THEN phananh_stats_bin(coalesce(r.ack_working_minutes, 0)) END,
-        CASE WHEN r.status IN ('resolved', 'closed')
+        CASE WHEN r.status IN ('resolved', 'closed') AND r.resolved_at IS NOT NULL
              THEN phananh_stats_bin(extract(epoch FROM r.resolved_at - r.created_at) / 60) END,
         CASE WHEN r.status IN ('resolved', 'closed') AND r.resolved_at IS NOT NULL
              THEN phananh_stats_bin(coalesce(r.resolve_working_minutes, 0)) END
@@ -163,7 +163,7 @@ BEGIN
             c := format('%s_h%s', hist[h], b);
             EXECUTE format('ALTER TABLE stats_rollup ADD COLUMN %I integer NOT NULL DEFAULT 0', c);
             cols := cols || ', ' || c;
-            sums := sums || format(', sum(d.s * (d.%I = %s)::int)', bins[h], b);
+            sums := sums || format(', sum(d.s * coalesce(d.%I = %s, false)::int)', bins[h], b);
             sets := sets || format(', %1$I = r.%1$I + excluded.%1$I', c);
         END LOOP;
     END LOOP;
@@ -229,13 +229,16 @@ BEGIN
         END $body$
     $f$, changed, upsert);
 
+    -- Per row and before the delete: the ratings a deleted report takes with it (ON DELETE
+    -- CASCADE) are gone by the time a statement-level trigger would run, and its latest score
+    -- must be subtracted too.
     EXECUTE format($f$
         CREATE FUNCTION phananh_stats_reports_delete() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
-            WITH delta AS (SELECT -1 AS s, t.* FROM old_rows x,
-                           LATERAL phananh_stats_terms(x, phananh_latest_score(x.id)) t)
+            WITH delta AS (SELECT -1 AS s, t.*
+                           FROM phananh_stats_terms(OLD, phananh_latest_score(OLD.id)) t)
             %s;
-            RETURN NULL;
+            RETURN OLD;
         END $body$
     $f$, upsert);
 
@@ -288,8 +291,8 @@ CREATE TRIGGER stats_reports_insert AFTER INSERT ON reports
 CREATE TRIGGER stats_reports_update AFTER UPDATE ON reports
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_reports_update();
-CREATE TRIGGER stats_reports_delete AFTER DELETE ON reports
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_reports_delete();
+CREATE TRIGGER stats_reports_delete BEFORE DELETE ON reports
+    FOR EACH ROW EXECUTE FUNCTION phananh_stats_reports_delete();
 CREATE TRIGGER stats_ratings_insert AFTER INSERT ON report_ratings
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION phananh_stats_ratings_insert();
 CREATE TRIGGER stats_ratings_delete AFTER DELETE ON report_ratings
