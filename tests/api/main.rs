@@ -15,4 +15,5 @@ mod openapi;
 mod reports;
 mod routing;
 mod smtp;
+mod synth;
 mod tickets;
