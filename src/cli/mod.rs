@@ -2,6 +2,7 @@
 
 mod accounts;
 mod areas;
+mod synth;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +51,20 @@ pub enum Command {
     Apikey {
         #[command(subcommand)]
         command: ApikeyCommand,
+    },
+    /// Synthetic history for benchmarks: reports with realistic places, category mix, seasonal
+    /// volume, lifecycles, timelines and ratings, written in batches (with a progress bar).
+    /// Run after `migrate` and `seed` (and `areas import` for points inside real boundaries).
+    Synth {
+        /// How many reports
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        reports: u64,
+        /// The same seed draws the same history (relative to the moment it runs)
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+        /// The history spans this many years, ending now
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
+        years: u32,
     },
     /// The working-time calendar's public holidays.
     Holidays {
@@ -183,6 +198,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Apikey {
                 command: ApikeyCommand::Revoke { name },
             } => accounts::revoke_api_keys(&settings, &name).await,
+            Command::Synth { reports, seed, years } => {
+                let args = synth::SynthArgs {
+                    reports: usize::try_from(reports)?,
+                    seed,
+                    years,
+                };
+                synth::run(&settings, args).await
+            }
             Command::Holidays {
                 command: HolidaysCommand::Suggest { year },
             } => {

@@ -66,3 +66,26 @@ impl From<&RoutingRule> for crate::domain::routing::Rule {
         }
     }
 }
+
+/// Where a report of `category` submitted in `area` goes, as `POST /api/v1/reports` routes it:
+/// the most specific of `rules` (the active ones) whose department is active, else the triage
+/// desk, with the rule that decided (none for the triage fallback). `None` when there is neither.
+pub async fn route<'r>(
+    conn: &mut AsyncPgConnection,
+    rules: &'r [RoutingRule],
+    category: Uuid,
+    area: Uuid,
+) -> QueryResult<Option<(super::departments::Department, Option<&'r RoutingRule>)>> {
+    use crate::domain::routing::{Rule, choose_rule};
+    let domain_rules: Vec<Rule> = rules.iter().map(Rule::from).collect();
+    if let Some(rule) = choose_rule(&domain_rules, category, area)
+        && let Some(d) = super::departments::find(conn, rule.department_id)
+            .await?
+            .filter(|d| d.active)
+    {
+        return Ok(Some((d, rules.iter().find(|r| r.id == rule.id))));
+    }
+    Ok(super::departments::triage_desk(conn)
+        .await?
+        .map(|d| (d, None)))
+}

@@ -163,6 +163,11 @@ impl Boundary {
         self.0.intersects(&geo::Point::new(at.lon, at.lat))
     }
 
+    /// Enclosed area in square degrees: only for comparing communes of one region.
+    pub fn area_sq_deg(&self) -> f64 {
+        self.0.unsigned_area()
+    }
+
     pub fn vertex_count(&self) -> usize {
         self.0
             .iter()

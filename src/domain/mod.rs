@@ -14,6 +14,7 @@ pub mod report;
 pub mod routing;
 pub mod search;
 pub mod stats;
+pub mod synth;
 pub mod tracking_code;
 
 pub use catalog::{

@@ -69,6 +69,19 @@ pub enum Placement {
     },
 }
 
+impl Placement {
+    /// What a routing reason says about it: nothing when inside, the distance otherwise.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Placement::Inside => None,
+            Placement::NearestCentroid { distance_m } => Some(format!(
+                "gần trung tâm nhất, cách {:.1} km",
+                distance_m / 1000.0
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Located<'a> {
     pub area: &'a AreaShape,

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use rand::Rng as _;
-
 const ALPHABET: &[u8; 30] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RANDOM_LEN: usize = 9;
 
@@ -45,7 +43,11 @@ fn check_char(payload: &[u8]) -> u8 {
 
 impl TrackingCode {
     pub fn generate() -> Self {
-        let mut rng = rand::rng();
+        Self::generate_with(&mut rand::rng())
+    }
+
+    /// A code from the given generator (seeded, for synthetic data that must be reproducible).
+    pub fn generate_with(rng: &mut impl rand::Rng) -> Self {
         let mut payload: Vec<u8> = (0..RANDOM_LEN)
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
             .collect();

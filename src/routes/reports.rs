@@ -21,7 +21,7 @@ use crate::domain::calendar::vietnam;
 use crate::domain::report::{
     Address, Description, ReportStatus, TextError, parse_accuracy, routing_reason,
 };
-use crate::domain::routing::{Placement, Rule, choose_rule, distance_m};
+use crate::domain::routing::distance_m;
 use crate::domain::tracking_code::TrackingCode;
 use crate::domain::{BoundingBox, Coordinates};
 use crate::error::{ApiError, ErrorCode, FieldError, Text};
@@ -566,37 +566,19 @@ async fn create(
                 ))
         })?;
     let area = located.area.clone();
-    let placement_note = match located.placement {
-        Placement::Inside => None,
-        Placement::NearestCentroid { distance_m } => Some(format!(
-            "gần trung tâm nhất, cách {:.1} km",
-            distance_m / 1000.0
-        )),
-    };
+    let placement_note = located.placement.note();
 
     // Who: the most specific active rule whose department is active; else the triage desk.
     let rules = db::routing_rules::list_active(conn).await?;
-    let domain_rules: Vec<Rule> = rules.iter().map(Rule::from).collect();
-    let mut department = None;
-    let mut rule_used = None;
-    if let Some(rule) = choose_rule(&domain_rules, category.id, area.id)
-        && let Some(d) = db::departments::find(conn, rule.department_id)
-            .await?
-            .filter(|d| d.active)
-    {
-        department = Some(d);
-        rule_used = rules.iter().find(|r| r.id == rule.id);
-    }
-    let department = match department {
-        Some(d) => d,
-        None => db::departments::triage_desk(conn).await?.ok_or_else(|| {
+    let (department, rule_used) = db::routing_rules::route(conn, &rules, category.id, area.id)
+        .await?
+        .ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!(
                 "no routing rule and no active triage desk for category {} in area {}",
                 category.code,
                 area.code
             ))
-        })?,
-    };
+        })?;
     let area_label = db::areas::name_in_sentence(conn, area.id).await?;
     let reason = routing_reason(
         &category.name_vi,

@@ -17,4 +17,5 @@ mod reports;
 mod routing;
 mod smtp;
 mod stats;
+mod synth;
 mod tickets;
