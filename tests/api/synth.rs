@@ -160,8 +160,13 @@ async fn synth_writes_a_consistent_history_and_the_rollup_follows_it() {
     }
 
     // The rollup the triggers kept equals one computed from scratch.
-    let rollup =
-        one("SELECT coalesce(sum(n), 0)::bigint FROM stats_rollup WHERE grain = 'y'").await;
+    let rollup = one(
+        "SELECT coalesce(sum(n), 0)::bigint FROM stats_rollup WHERE grain = 'y' \
+             AND area_id = '00000000-0000-0000-0000-000000000000' \
+             AND category_id = '00000000-0000-0000-0000-000000000000' \
+             AND department_id = '00000000-0000-0000-0000-000000000000'",
+    )
+    .await;
     assert_eq!(rollup, 3000);
     for sql in [
         "SELECT count(*) FROM (SELECT * FROM stats_rollup WHERE n <> 0
