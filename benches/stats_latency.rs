@@ -121,11 +121,11 @@ async fn main() {
             t0.elapsed().as_secs_f64()
         );
     }
-    db.batch_execute(
-        "VACUUM ANALYZE reports; VACUUM ANALYZE stats_rollup; VACUUM ANALYZE report_ratings",
-    )
-    .await
-    .unwrap();
+    for table in ["reports", "stats_rollup", "report_ratings"] {
+        db.batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .unwrap();
+    }
     let count = |sql: &'static str| {
         let db = &db;
         async move { db.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
