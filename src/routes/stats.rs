@@ -335,6 +335,26 @@ pub async fn stats_summary(
     }))
 }
 
+/// The breakdown asked for: shared by the JSON and CSV answers.
+async fn breakdown(
+    state: &AppState,
+    query: &BreakdownQuery,
+    filter: &StatsQuery,
+) -> Result<BreakdownResponse, ApiError> {
+    let now = Utc::now();
+    let (group, by) = parse_by(present(&query.by))?;
+    let mut conn = state.conn().await?;
+    let sel = selection(&mut conn, filter, now).await?;
+    let items = breakdown_items(&mut conn, &state.settings, &sel, group).await?;
+    Ok(BreakdownResponse {
+        by: by.to_owned(),
+        from: sel.from,
+        to: sel.to.unwrap_or_else(|| local_today(now)),
+        items,
+        generated_at: now,
+    })
+}
+
 #[utoipa::path(
     tag = "stats",
     security(("bearer" = []), ("api_key" = [])),
@@ -354,18 +374,7 @@ pub async fn stats_breakdown(
     filter: web::Query<StatsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let (group, by) = parse_by(present(&query.by))?;
-    let mut conn = state.conn().await?;
-    let sel = selection(&mut conn, &filter, now).await?;
-    let items = breakdown_items(&mut conn, &state.settings, &sel, group).await?;
-    Ok(HttpResponse::Ok().json(BreakdownResponse {
-        by: by.to_owned(),
-        from: sel.from,
-        to: sel.to.unwrap_or_else(|| local_today(now)),
-        items,
-        generated_at: now,
-    }))
+    Ok(HttpResponse::Ok().json(breakdown(&state, &query, &filter).await?))
 }
 
 #[utoipa::path(
@@ -524,11 +533,13 @@ pub async fn stats_export_csv(
     filter: web::Query<StatsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let (group, by) = parse_by(present(&query.by))?;
-    let mut conn = state.conn().await?;
-    let sel = selection(&mut conn, &filter, now).await?;
-    let items = breakdown_items(&mut conn, &state.settings, &sel, group).await?;
+    let BreakdownResponse {
+        by,
+        from,
+        to,
+        items,
+        ..
+    } = breakdown(&state, &query, &filter).await?;
     let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let write = |out: &mut csv::Writer<Vec<u8>>, row: Vec<String>| {
         out.write_record(row)
@@ -543,8 +554,7 @@ pub async fn stats_export_csv(
     let body = out
         .into_inner()
         .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))?;
-    let to = sel.to.unwrap_or_else(|| local_today(now));
-    let name = match sel.from {
+    let name = match from {
         Some(from) => format!("phananh-{by}-{from}-{to}.csv"),
         None => format!("phananh-{by}-{to}.csv"),
     };
