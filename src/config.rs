@@ -77,6 +77,7 @@ pub struct Settings {
     pub reports: ReportSettings,
     pub outbox: OutboxSettings,
     pub stats: StatsSettings,
+    pub open311: Open311Settings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +206,19 @@ pub struct StatsSettings {
     /// selection holds at most this many durations, and interpolated from the rollup's
     /// histograms above it.
     pub exact_percentiles_max: i64,
+}
+
+/// The Open311 GeoReport v2 endpoint (`/open311/v2`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Open311Settings {
+    /// When set, a request naming another `jurisdiction_id` is answered 404; when unset, any
+    /// value (or none) is accepted.
+    pub jurisdiction_id: Option<String>,
+    /// `contact` of the discovery document: who to ask about this endpoint.
+    pub contact: String,
+    /// `key_service` of the discovery document: how a partner application gets an `api_key`.
+    pub key_service: String,
 }
 
 /// Where photos are kept.
@@ -347,6 +361,11 @@ impl Default for Settings {
             },
             stats: StatsSettings {
                 exact_percentiles_max: 5_000,
+            },
+            open311: Open311Settings {
+                jurisdiction_id: None,
+                contact: "Văn phòng HĐND-UBND — quản trị hệ thống phản ánh".into(),
+                key_service: "API keys are issued by the deployment's administrators (POST /api/v1/admin/api-keys with purpose open311)".into(),
             },
             reports: ReportSettings {
                 centroid_max_distance_m: 10_000.0,

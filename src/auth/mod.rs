@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::db::schema::{sessions, users};
-use crate::domain::account::{Role, UserStatus};
+use crate::domain::account::{ApiKeyPurpose, Role, UserStatus};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
@@ -106,7 +106,8 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         let key = key.to_str().unwrap_or("");
         let hash = tokens::hash_token(key.trim());
         let mut conn = state.conn().await?;
-        return match crate::db::api_keys::authenticate(&mut conn, &hash).await? {
+        return match crate::db::api_keys::authenticate(&mut conn, &hash, ApiKeyPurpose::Ioc).await?
+        {
             Some(id) => Ok(AuthUser {
                 id,
                 role: Role::Ioc,

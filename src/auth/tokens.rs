@@ -208,6 +208,16 @@ pub fn new_opaque_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
+/// A new API key `phk_…` (the recognisable prefix helps secret scanners and people tell what
+/// leaked), its hash (all that is stored) and the prefix shown in listings.
+pub fn new_api_key() -> (String, Vec<u8>, String) {
+    let (secret, _) = new_opaque_token();
+    let key = format!("phk_{secret}");
+    let hash = hash_token(&key);
+    let prefix: String = key.chars().take(12).collect();
+    (key, hash, prefix)
+}
+
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }

@@ -7,10 +7,9 @@ use uuid::Uuid;
 
 use super::{say, with_database};
 use crate::auth::password::PasswordHasher;
-use crate::auth::tokens::new_opaque_token;
 use crate::config::Settings;
 use crate::db;
-use crate::domain::account::Role;
+use crate::domain::account::{ApiKeyPurpose, Role};
 use crate::domain::identity::{Email, FullName, NewPassword, Phone};
 use crate::startup;
 
@@ -104,21 +103,21 @@ pub async fn create_user(settings: &Settings, spec: UserSpec) -> anyhow::Result<
 }
 
 /// Prints the new key once; only its hash is stored.
-pub async fn create_api_key(settings: &Settings, name: &str) -> anyhow::Result<()> {
+pub async fn create_api_key(
+    settings: &Settings,
+    name: &str,
+    purpose: ApiKeyPurpose,
+) -> anyhow::Result<()> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         bail!("--name must be 1 to 100 characters");
     }
-    let (secret, _) = new_opaque_token();
-    // A recognisable prefix helps secret scanners and people tell what leaked.
-    let key = format!("phk_{secret}");
-    let hash = crate::auth::tokens::hash_token(&key);
-    let prefix: String = key.chars().take(12).collect();
+    let (key, hash, prefix) = crate::auth::tokens::new_api_key();
     with_database(settings, async |url| {
         startup::prepare_database(url).await?;
         let mut conn = db::connect(url).await?;
-        let id = db::api_keys::insert(&mut conn, name, &hash, &prefix).await?;
-        tracing::info!(api_key = %id, name, "created API key");
+        let created = db::api_keys::insert(&mut conn, name, purpose, &hash, &prefix).await?;
+        tracing::info!(api_key = %created.id, name, ?purpose, "created API key");
         say(&key)
     })
     .await

@@ -118,6 +118,9 @@ pub enum ApikeyCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// `ioc` (X-Api-Key on the statistics) or `open311` (a partner application's `api_key`)
+        #[arg(long, value_enum, default_value = "ioc")]
+        purpose: crate::domain::account::ApiKeyPurpose,
     },
     /// Revoke every live key with this name.
     Revoke {
@@ -193,8 +196,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 command: UserCommand::Disable { email, phone },
             } => accounts::disable_user(&settings, email.as_deref(), phone.as_deref()).await,
             Command::Apikey {
-                command: ApikeyCommand::Create { name },
-            } => accounts::create_api_key(&settings, &name).await,
+                command: ApikeyCommand::Create { name, purpose },
+            } => accounts::create_api_key(&settings, &name, purpose).await,
             Command::Apikey {
                 command: ApikeyCommand::Revoke { name },
             } => accounts::revoke_api_keys(&settings, &name).await,

@@ -7,7 +7,9 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 
 use super::schema::sql_types;
-use crate::domain::account::{DevicePlatform, OutboxKind, OutboxStatus, Role, UserStatus};
+use crate::domain::account::{
+    ApiKeyPurpose, DevicePlatform, OutboxKind, OutboxStatus, Role, UserStatus,
+};
 use crate::domain::report::ReportStatus;
 use crate::domain::{AreaKind, DeadlineUnit, DepartmentKind, HolidayKind};
 
@@ -56,6 +58,7 @@ pg_enum!(UserStatus => sql_types::UserStatus {
 pg_enum!(DevicePlatform => sql_types::DevicePlatform {
     Android = "android", Ios = "ios", Web = "web",
 });
+pg_enum!(ApiKeyPurpose => sql_types::ApiKeyPurpose { Ioc = "ioc", Open311 = "open311" });
 pg_enum!(OutboxKind => sql_types::OutboxKind {
     Email = "email", Push = "push", IocSnapshot = "ioc_snapshot",
 });

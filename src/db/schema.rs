@@ -2,6 +2,10 @@
 
 pub mod sql_types {
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "api_key_purpose"))]
+    pub struct ApiKeyPurpose;
+
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
     #[diesel(postgres_type(name = "area_kind"))]
     pub struct AreaKind;
 
@@ -48,14 +52,14 @@ pub mod sql_types {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use super::sql_types::UserRole;
+    use super::sql_types::ApiKeyPurpose;
 
     api_keys (id) {
         id -> Uuid,
         name -> Text,
         key_hash -> Bytea,
         prefix -> Text,
-        role -> UserRole,
+        purpose -> ApiKeyPurpose,
         created_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
@@ -311,6 +315,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    report_contacts (report_id) {
+        report_id -> Uuid,
+        api_key_id -> Nullable<Uuid>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        media_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::{ReportStatus, UserRole};
 
@@ -393,7 +410,8 @@ diesel::table! {
 }
 
 diesel::joinable!(departments -> areas (area_id));
-diesel::joinable!(idempotency_keys -> users (owner_id));
+diesel::joinable!(report_contacts -> api_keys (api_key_id));
+diesel::joinable!(report_contacts -> reports (report_id));
 diesel::joinable!(media -> report_events (event_id));
 diesel::joinable!(media -> reports (report_id));
 diesel::joinable!(media -> users (owner_id));
@@ -434,6 +452,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     password_resets,
     refresh_tokens,
+    report_contacts,
     report_events,
     report_followers,
     report_ratings,

@@ -101,6 +101,29 @@ pub enum DevicePlatform {
     Web,
 }
 
+/// What a machine client's API key is for. A key of one purpose is refused by the other.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    clap::ValueEnum,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = crate::db::schema::sql_types::ApiKeyPurpose)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyPurpose {
+    /// The IOC: `X-Api-Key` on `/api/v1/stats`.
+    Ioc,
+    /// A partner application: `api_key` on `POST /open311/v2/requests`.
+    Open311,
+}
+
 #[derive(
     Debug,
     Clone,
