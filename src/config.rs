@@ -214,11 +214,30 @@ pub struct StatsSettings {
 pub struct Open311Settings {
     /// When set, a request naming another `jurisdiction_id` is answered 404; when unset, any
     /// value (or none) is accepted.
+    #[serde(deserialize_with = "string_or_number")]
     pub jurisdiction_id: Option<String>,
     /// `contact` of the discovery document: who to ask about this endpoint.
     pub contact: String,
     /// `key_service` of the discovery document: how a partner application gets an `api_key`.
     pub key_service: String,
+}
+
+/// A text setting that an environment variable may spell as a number (`…_ID=68` reads as 68).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Whole(i64),
+        Number(f64),
+        Flag(bool),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(s) => s,
+        Raw::Whole(n) => n.to_string(),
+        Raw::Number(n) => n.to_string(),
+        Raw::Flag(b) => b.to_string(),
+    }))
 }
 
 /// Where photos are kept.
@@ -512,8 +531,9 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports", "outbox", "stats",
+    "open311",
 ];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.
@@ -597,7 +617,7 @@ mod tests {
                 ("PHANANH_LISTEN", "127.0.0.1:0"),
                 ("PHANANH_SMTP__URL", "smtp://127.0.0.1:2525"),
                 ("PHANANH_IOC__PUSH_INTERVAL_SECS", "60"),
-                ("PHANANH_OPEN311__JURISDICTION_ID", "lamdong.gov.vn"),
+                ("PHANANH_OPEN311__JURISDICTION_ID", "68"),
                 ("DATABASE_URL", "postgres://u:hunter2@db/x"),
                 ("UNRELATED", "1"),
             ]),
@@ -609,7 +629,8 @@ mod tests {
         assert_eq!(s.smtp.from, "a@b.vn");
         assert_eq!(s.smtp.url.unwrap().expose(), "smtp://127.0.0.1:2525");
         assert_eq!(s.ioc.push_interval_secs, 60);
-        assert_eq!(s.open311.jurisdiction_id.as_deref(), Some("lamdong.gov.vn"));
+        // A numeric id stays text.
+        assert_eq!(s.open311.jurisdiction_id.as_deref(), Some("68"));
         assert_eq!(
             s.database.url.unwrap().expose(),
             "postgres://u:hunter2@db/x"

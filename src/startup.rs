@@ -179,7 +179,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
                 .app_data(json_config(json_limit))
                 .app_data(query_config())
                 .app_data(path_config())
@@ -331,7 +331,15 @@ pub fn query_config() -> web::QueryConfig {
 
 pub fn path_config() -> web::PathConfig {
     // A path segment that cannot even be parsed (a malformed id) names nothing that exists.
-    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
+    // Under /open311 in the specification's error shape.
+    web::PathConfig::default().error_handler(|_err, req| {
+        if req.path().starts_with("/open311/") {
+            let response = routes::open311::unmatched(req, None);
+            actix_web::error::InternalError::from_response("unreadable path", response).into()
+        } else {
+            ApiError::not_found().into()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -74,3 +74,60 @@ pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
     )
     .record(seconds);
 }
+
+/// The request spans of [`tracing_actix_web`], with secrets taken out of the logged target:
+/// Open311 clients may send `api_key` in the query string.
+pub struct RedactingRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        let span = tracing_actix_web::root_span!(level = tracing::Level::INFO, request);
+        let target = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("");
+        let redacted = redact_query(target);
+        if redacted != target {
+            span.record("http.target", redacted.as_str());
+        }
+        span
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// `path?a=1&api_key=secret` → `path?a=1&api_key=REDACTED`.
+pub fn redact_query(target: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_owned();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("api_key") => format!("{k}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_query;
+
+    #[test]
+    fn api_keys_never_reach_the_log() {
+        assert_eq!(
+            redact_query("/open311/v2/requests.json?api_key=phk_secret&x=1"),
+            "/open311/v2/requests.json?api_key=REDACTED&x=1"
+        );
+        assert_eq!(redact_query("/a?b=1"), "/a?b=1");
+        assert_eq!(redact_query("/a"), "/a");
+    }
+}

@@ -1,5 +1,5 @@
-DROP INDEX report_events_created_at;
-DROP INDEX reports_updated_at;
+DROP INDEX report_events_by_created_at;
+DROP INDEX reports_by_updated_at;
 DROP TABLE report_contacts;
 DELETE FROM idempotency_keys WHERE owner_id NOT IN (SELECT id FROM users);
 ALTER TABLE idempotency_keys ADD CONSTRAINT idempotency_keys_owner_id_fkey

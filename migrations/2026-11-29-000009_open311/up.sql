@@ -30,5 +30,5 @@ CREATE INDEX report_contacts_api_key ON report_contacts (api_key_id);
 
 -- Open311 reads: requests by last change (updated_after/updated_before), and timeline events by
 -- time (servicerequestupdates).
-CREATE INDEX reports_updated_at ON reports (updated_at, id);
-CREATE INDEX report_events_created_at ON report_events (created_at, id);
+CREATE INDEX reports_by_updated_at ON reports (updated_at, id);
+CREATE INDEX report_events_by_created_at ON report_events (created_at, id);

@@ -178,8 +178,6 @@ pub async fn sweepable(
         .await
 }
 
-/// Removes a row still `pending` (an upload abandoned half-way); `false` if it is no longer
-/// pending or is locked by someone finishing or sweeping it.
 /// Deletes the row if no report took it; true when it did.
 pub async fn delete_if_unattached(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let n = diesel::delete(
@@ -192,6 +190,8 @@ pub async fn delete_if_unattached(conn: &mut AsyncPgConnection, id: Uuid) -> Que
     Ok(n == 1)
 }
 
+/// Removes a row still `pending` (an upload abandoned half-way); `false` if it is no longer
+/// pending or is locked by someone finishing or sweeping it.
 pub async fn delete_if_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let n = diesel::delete(
         media::table

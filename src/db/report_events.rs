@@ -95,6 +95,23 @@ pub async fn for_report(
         .await
 }
 
+/// The timelines of these reports, each oldest first.
+pub async fn for_reports(
+    conn: &mut AsyncPgConnection,
+    reports: &[Uuid],
+) -> QueryResult<Vec<ReportEvent>> {
+    report_events::table
+        .filter(report_events::report_id.eq_any(reports))
+        .order((
+            report_events::report_id,
+            report_events::created_at,
+            report_events::id,
+        ))
+        .select(ReportEvent::as_select())
+        .load(conn)
+        .await
+}
+
 /// The latest public note of each of these reports.
 pub async fn latest_public_notes(
     conn: &mut AsyncPgConnection,

@@ -99,6 +99,7 @@ pub async fn department_kind_by_category(
     let pairs: Vec<(Option<Uuid>, crate::domain::DepartmentKind)> = routing_rules::table
         .inner_join(departments::table)
         .filter(routing_rules::active.eq(true))
+        .filter(departments::active.eq(true))
         .filter(routing_rules::category_id.is_not_null())
         .select((routing_rules::category_id, departments::kind))
         .load(conn)
@@ -114,7 +115,8 @@ pub async fn department_kind_by_category(
         Default::default();
     for ((category, kind), n) in counts {
         let slot = best.entry(category).or_insert((kind, n));
-        if n > slot.1 {
+        // Ties go to the kind listed first, so the answer does not depend on hash order.
+        if n > slot.1 || (n == slot.1 && kind.slug() < slot.0.slug()) {
             *slot = (kind, n);
         }
     }

@@ -106,6 +106,8 @@ pub enum UploadError {
     Unsupported(&'static str),
     #[error("empty file")]
     Empty,
+    #[error("files are not accepted from this sender")]
+    Refused,
     #[error("temporary file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -189,7 +191,9 @@ pub struct Form {
 
 /// Reads a whole `multipart/form-data` body: parts named `file_field` are streamed to temporary
 /// files (each under `max_bytes`, at most `max_files`, types sniffed as for single uploads); the
-/// other parts are text fields, 64 KiB in all.
+/// other parts are text fields, 64 KiB in all. Before the first file is written, `authorize`
+/// sees the text fields read so far and may refuse the sender ([`UploadError::Refused`]): nobody
+/// fills the disk without credentials.
 pub async fn receive_fields(
     headers: &HeaderMap,
     payload: actix_web::web::Payload,
@@ -197,6 +201,7 @@ pub async fn receive_fields(
     max_bytes: u64,
     file_field: &str,
     max_files: usize,
+    mut authorize: impl AsyncFnMut(&[(String, String)]) -> bool,
 ) -> Result<Form, UploadError> {
     let work = async {
         let gate = Arc::new(Gate::default());
@@ -213,6 +218,9 @@ pub async fn receive_fields(
             others.count()?;
             let name = field.name().unwrap_or_default().to_owned();
             if name == file_field {
+                if form.files.is_empty() && !authorize(&form.fields).await {
+                    return Err(UploadError::Refused);
+                }
                 if form.files.len() >= max_files {
                     return Err(UploadError::Malformed(format!(
                         "at most {max_files} `{file_field}` files"

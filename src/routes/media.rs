@@ -86,6 +86,7 @@ pub(crate) fn upload_error(err: UploadError) -> ApiError {
             format!("The photo is larger than {} MB", limit / (1024 * 1024)),
         ),
         UploadError::Unsupported(what) => unsupported(what),
+        UploadError::Refused => ApiError::new(ErrorCode::Forbidden),
         UploadError::Io(e) => ApiError::storage_unavailable(e),
     }
 }

@@ -714,6 +714,12 @@ async fn create(
         }
     }
 
+    // A partner application collects consent under its agreement with the deployment: recorded
+    // as given through that application's key, not as our notice's version.
+    let consent_version = match submitter {
+        Submitter::Resident(_) => settings.consent_version.clone(),
+        Submitter::Partner { api_key, .. } => format!("open311:{api_key}"),
+    };
     let id = Uuid::now_v7();
     let tracking_code = TrackingCode::generate();
     db::reports::insert(
@@ -734,7 +740,7 @@ async fn create(
             lat: checked.at.lat,
             lon: checked.at.lon,
             accuracy_m: checked.accuracy_m,
-            consent_version: &settings.consent_version,
+            consent_version: &consent_version,
             consent_at: now,
             due_at,
             ack_due_at,

@@ -28,6 +28,10 @@ use xml::{ToXml, Xml};
 
 /// The specification this endpoint follows.
 pub const SPECIFICATION: &str = "http://wiki.open311.org/GeoReport_v2";
+/// Longest window of `start_date`…`end_date`, as the specification allows.
+pub const MAX_WINDOW_DAYS: i64 = 90;
+/// Deepest offset `page` × `page_size` may reach: past it, narrow the window instead.
+const MAX_OFFSET: i64 = 100_000;
 /// When this endpoint's behaviour last changed (discovery's `changeset`).
 const CHANGESET: &str = "2026-11-30T00:00:00+07:00";
 
@@ -237,18 +241,6 @@ impl Params {
             .find(|(k, v)| k == name && !v.trim().is_empty())
             .map(|(_, v)| v.trim())
     }
-
-    /// Every parameter but those named, sorted: what a request "is", for idempotency.
-    fn canonical_without(&self, skip: &[&str]) -> Vec<(String, String)> {
-        let mut all: Vec<(String, String)> = self
-            .0
-            .iter()
-            .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.trim().is_empty())
-            .cloned()
-            .collect();
-        all.sort();
-        all
-    }
 }
 
 /// `jurisdiction_id`: any value when none is configured; otherwise the configured one (or none).
@@ -362,7 +354,16 @@ fn paging(params: &Params, format: Format) -> Result<(i64, i64), Open311Error> {
             .filter(|s| (1..=1000).contains(s))
             .ok_or_else(|| Open311Error::bad_request(format, "page_size must be 1 to 1000"))?,
     };
-    Ok(((page - 1) * size, size))
+    let offset = (page - 1) * size;
+    if offset > MAX_OFFSET {
+        return Err(Open311Error::bad_request(
+            format,
+            format!(
+                "page × page_size may reach at most {MAX_OFFSET} requests: narrow the dates instead"
+            ),
+        ));
+    }
+    Ok((offset, size))
 }
 
 /// The application's errors in this endpoint's format.

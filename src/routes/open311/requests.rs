@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::MAX_WINDOW_DAYS;
 use super::xml::{ToXml, Xml};
 use super::{
     ErrorItem, Format, Open311Error, OrOpen311, Params, begin, paging, render_list, time_param, w3c,
@@ -26,16 +27,29 @@ use crate::http_context::Lang;
 use crate::routes::media::{idempotency_key, store_photo, upload_error};
 use crate::routes::reports::{
     AreaRef, DepartmentRef, Intake, LocationInput, NewReportRequest, Outcome, PhotoRef,
-    SubmittedReport, Submitter, check, event_views, intake, photo_ref,
+    SubmittedReport, Submitter, check, intake, photo_ref,
 };
 use crate::startup::AppState;
 
-/// Longest window of `start_date`…`end_date`, as the specification allows.
-const MAX_WINDOW_DAYS: i64 = 90;
 /// Most ids one `service_request_id` list may name.
 const MAX_IDS: usize = 100;
 /// Largest form body without photos.
 const FORM_LIMIT: usize = 64 * 1024;
+/// `Idempotency-Key` scope of submissions through this door.
+const SCOPE: &str = "POST /open311/v2/requests";
+/// The form fields that make a report (what a retry must repeat).
+const REPORT_FIELDS: [&str; 10] = [
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "description",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "media_url",
+];
 
 /// `open` or `closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -215,6 +229,19 @@ async fn service_requests(
     let photos = db::media::for_reports(&mut conn, &ids)
         .await
         .or_open311(format)?;
+    // The public timelines of the whole page at once (never their internal notes).
+    let (events, event_photos) = if extensions {
+        let events = db::report_events::for_reports(&mut conn, &ids)
+            .await
+            .or_open311(format)?;
+        let event_ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let event_photos = db::media::for_events(&mut conn, &event_ids)
+            .await
+            .or_open311(format)?;
+        (events, event_photos)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let r = &row.report;
@@ -224,19 +251,20 @@ async fn service_requests(
             .map(|m| photo_ref(state, m))
             .collect();
         let (timeline, extended) = if extensions {
-            let events = event_views(&mut conn, state, r.id, false)
-                .await
-                .or_open311(format)?;
             let timeline = events
-                .into_iter()
+                .iter()
+                .filter(|e| e.report_id == r.id)
                 .map(|e| Note {
                     id: e.id,
                     datetime: w3c(e.created_at),
                     status: RequestStatus::of(e.to_status),
                     detailed_status: e.to_status,
-                    action: e.action,
-                    description: e.public_note,
-                    media_url: e.photos.first().map(|p| p.url.clone()),
+                    action: e.action.clone(),
+                    description: e.public_note.clone(),
+                    media_url: event_photos
+                        .iter()
+                        .find(|m| m.event_id == Some(e.id))
+                        .map(|m| photo_ref(state, m).url),
                 })
                 .collect();
             let extended = ExtendedAttributes {
@@ -322,8 +350,21 @@ async fn request_filter(
     }
     let mut filter = RequestFilter::default();
     if let Some(raw) = params.get("service_code") {
+        let mut codes: Vec<&str> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        if codes.len() > MAX_IDS {
+            return Err(Open311Error::bad_request(
+                format,
+                format!("service_code lists at most {MAX_IDS} codes"),
+            ));
+        }
         let mut conn = state.conn().await.or_open311(format)?;
-        for code in raw.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        for code in codes {
             if db::categories::find_by_code(&mut conn, code)
                 .await
                 .or_open311(format)?
@@ -492,6 +533,11 @@ pub async fn get_request(
     let (id, raw_format) = path.into_inner();
     let params = Params::from_query(&req);
     let format = begin(&state, &raw_format, &params)?;
+    let not_found =
+        || Open311Error::not_found(format, format!("service_request_id {id} not found"));
+    if id.contains(',') {
+        return Err(not_found());
+    }
     let filter = RequestFilter {
         only: Some(wanted(&id, format)?),
         ..RequestFilter::default()
@@ -502,11 +548,8 @@ pub async fn get_request(
             .await
             .or_open311(format)?
     };
-    if rows.is_empty() || id.contains(',') {
-        return Err(Open311Error::not_found(
-            format,
-            format!("service_request_id {id} not found"),
-        ));
+    if rows.is_empty() {
+        return Err(not_found());
     }
     let lang = Lang::negotiate(req.headers());
     let items = service_requests(&state, rows, lang, extensions(&params), format).await?;
@@ -662,11 +705,14 @@ fn readable(req: &HttpRequest) -> bool {
 }
 
 /// The body as fields (query parameters first, the body's after, so the body wins) and photos.
+/// Photos are only written once the sender is known: `partner` already (key in the query or a
+/// header), or an `api_key` field sent before the first photo.
 async fn read_form(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     format: Format,
+    partner: Option<Uuid>,
 ) -> Result<(Params, Vec<crate::media::upload::Upload>), Open311Error> {
     let mut params = Params::from_query(req);
     if multipart(req) {
@@ -677,9 +723,29 @@ async fn read_form(
             state.settings.media.max_upload_bytes,
             "media",
             state.settings.reports.max_media,
+            async |fields: &[(String, String)]| {
+                if partner.is_some() {
+                    return true;
+                }
+                let key = fields
+                    .iter()
+                    .rev()
+                    .find(|(k, v)| k == "api_key" && !v.trim().is_empty())
+                    .map(|(_, v)| v.trim().to_owned());
+                match key {
+                    Some(key) => matches!(authenticate(state, &key, format).await, Ok(Some(_))),
+                    None => false,
+                }
+            },
         )
         .await
-        .map_err(|e| Open311Error::from_api(format, upload_error(e)))?;
+        .map_err(|e| match e {
+            crate::media::upload::UploadError::Refused => forbidden(
+                format,
+                "A valid api_key (in the query, X-Api-Key, or a form field before the media) is required to send photos",
+            ),
+            e => Open311Error::from_api(format, upload_error(e)),
+        })?;
         params.extend(form.fields);
         return Ok((params, form.files));
     }
@@ -754,8 +820,9 @@ fn contact(params: &Params, format: Format) -> Result<db::report_contacts::Conta
         .get("media_url")
         .map(|raw| {
             let ok = raw.len() <= 2048
-                && (raw.starts_with("https://") || raw.starts_with("http://"))
-                && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+                && reqwest::Url::parse(raw).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
+                });
             ok.then(|| raw.to_owned()).ok_or_else(|| {
                 Open311Error::bad_request(format, "media_url must be an http(s) URL")
             })
@@ -770,42 +837,76 @@ fn contact(params: &Params, format: Format) -> Result<db::report_contacts::Conta
     })
 }
 
-/// The partner application holding this `api_key`, or 403.
+fn forbidden(format: Format, why: &str) -> Open311Error {
+    Open311Error::new(format, StatusCode::FORBIDDEN, why)
+}
+
+/// The partner application holding this key, if it is a live key issued for Open311.
+async fn authenticate(
+    state: &AppState,
+    key: &str,
+    format: Format,
+) -> Result<Option<Uuid>, Open311Error> {
+    let mut conn = state.conn().await.or_open311(format)?;
+    db::api_keys::authenticate(&mut conn, &hash_token(key), ApiKeyPurpose::Open311)
+        .await
+        .or_open311(format)
+}
+
+/// The key sent in `params` (the query, or the whole form) or `X-Api-Key`.
+fn key_sent(req: &HttpRequest, params: &Params) -> Option<String> {
+    params.get("api_key").map(str::to_owned).or_else(|| {
+        req.headers()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// The partner application holding the key sent, or 403.
 async fn partner(
     state: &AppState,
-    req: &HttpRequest,
-    params: &Params,
+    key: Option<String>,
     format: Format,
 ) -> Result<Uuid, Open311Error> {
-    let forbidden = |why: &str| Open311Error::new(format, StatusCode::FORBIDDEN, why);
-    let key = params
-        .get("api_key")
-        .map(str::to_owned)
-        .or_else(|| {
-            req.headers()
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        })
-        .ok_or_else(|| forbidden("api_key is required to submit a request"))?;
-    let mut conn = state.conn().await.or_open311(format)?;
-    db::api_keys::authenticate(&mut conn, &hash_token(&key), ApiKeyPurpose::Open311)
-        .await
-        .or_open311(format)?
-        .ok_or_else(|| forbidden("Invalid api_key: unknown, revoked, or not issued for Open311"))
+    let key = key.ok_or_else(|| forbidden(format, "api_key is required to submit a request"))?;
+    authenticate(state, &key, format).await?.ok_or_else(|| {
+        forbidden(
+            format,
+            "Invalid api_key: unknown, revoked, or not issued for Open311",
+        )
+    })
+}
+
+/// The answer to a submission (never cached).
+fn answer(format: Format, created: CreatedRequest) -> HttpResponse {
+    let mut response = render_list(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &[created],
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Removes photos this request stored when the request itself fails or was a retry.
 async fn discard_photos(state: &AppState, photos: &[db::media::Media]) {
+    // Files first: if removing one fails, the row stays and the sweeper tries again later.
     for m in photos {
-        if let Ok(mut conn) = state.conn().await
-            && db::media::delete_if_unattached(&mut conn, m.id)
-                .await
-                .unwrap_or(false)
+        let files = async {
+            state.photos.delete(&m.display_key).await?;
+            state.photos.delete(&m.thumbnail_key).await
+        };
+        if files.await.is_ok()
+            && let Ok(mut conn) = state.conn().await
         {
-            let _ = state.photos.delete(&m.display_key).await;
-            let _ = state.photos.delete(&m.thumbnail_key).await;
+            let _ = db::media::delete_if_unattached(&mut conn, m.id).await;
         }
     }
 }
@@ -843,17 +944,26 @@ pub async fn post_request(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Open311Error> {
     let format = Format::parse(&path)?;
+    let query = Params::from_query(&req);
+    super::check_jurisdiction(&state, &query, format)?;
+    // A key in the query or a header is checked before the body is read.
+    let early = match key_sent(&req, &query) {
+        Some(key) => Some(partner(&state, Some(key), format).await?),
+        None => None,
+    };
     if !readable(&req) {
-        // The key can only be in the query or a header then: who asks is still answered first.
-        partner(&state, &req, &Params::from_query(&req), format).await?;
+        partner(&state, None, format).await?;
         return Err(Open311Error::bad_request(
             format,
             "Send the request as application/x-www-form-urlencoded (or multipart/form-data with media)",
         ));
     }
-    let (params, uploads) = read_form(&state, &req, payload, format).await?;
+    let (params, uploads) = read_form(&state, &req, payload, format, early).await?;
     super::check_jurisdiction(&state, &params, format)?;
-    let api_key = partner(&state, &req, &params, format).await?;
+    let api_key = match early {
+        Some(id) => id,
+        None => partner(&state, key_sent(&req, &params), format).await?,
+    };
     let key = idempotency_key(&req).or_open311(format)?;
 
     let service_code = params
@@ -888,23 +998,49 @@ pub async fn post_request(
     };
     let mut checked = check(&body, state.settings.reports.max_media).or_open311(format)?;
 
-    // What the request is, for Idempotency-Key: the fields (but the key) and the photos' bytes.
+    // What the request is, for Idempotency-Key: the fields that make the report, as read, and
+    // the photos' bytes.
+    let fields: Vec<(&str, Option<&str>)> = REPORT_FIELDS
+        .iter()
+        .map(|name| (*name, params.get(name)))
+        .collect();
     let mut hasher = Sha256::new();
-    for (k, v) in params.canonical_without(&["api_key"]) {
-        hasher.update(k.as_bytes());
-        hasher.update([0]);
-        hasher.update(v.as_bytes());
-        hasher.update([0]);
-    }
+    hasher.update(serde_json::to_vec(&fields).unwrap_or_default());
     for u in &uploads {
         hasher.update(u.sha256);
+    }
+    let request_hash = hasher.finalize().to_vec();
+
+    // A retry whose first attempt is complete is answered before its photos are decoded again.
+    if let Some(key) = &key {
+        let stored = {
+            let mut conn = state.conn().await.or_open311(format)?;
+            db::idempotency_keys::find(&mut conn, api_key, SCOPE, key.as_str())
+                .await
+                .or_open311(format)?
+        };
+        if let Some(stored) = stored
+            && stored.request_hash == request_hash
+            && let Some(json) = stored.response
+        {
+            let first: SubmittedReport = serde_json::from_value(json)
+                .map_err(|e| Open311Error::from_api(format, ApiError::internal(e)))?;
+            return Ok(answer(format, CreatedRequest::from(&first)));
+        }
     }
 
     let mut stored = Vec::with_capacity(uploads.len());
     for upload in &uploads {
-        match store_photo(&state, upload, None, None).await {
-            Ok(Some((row, _))) => stored.push(row),
-            Ok(None) => {}
+        let photo = match store_photo(&state, upload, None, None).await {
+            Ok(Some((row, _))) => Ok(row),
+            // Only a photo with an Idempotency-Key can lose a race; these have none.
+            Ok(None) => Err(ApiError::internal(anyhow::anyhow!(
+                "photo without a key raced"
+            ))),
+            Err(e) => Err(e),
+        };
+        match photo {
+            Ok(row) => stored.push(row),
             Err(e) => {
                 discard_photos(&state, &stored).await;
                 return Err(Open311Error::from_api(format, e));
@@ -921,13 +1057,13 @@ pub async fn post_request(
                 contact: &contact,
             },
             checked,
-            scope: "POST /open311/v2/requests",
+            scope: SCOPE,
             key,
-            request_hash: hasher.finalize().to_vec(),
+            request_hash,
         },
     )
     .await;
-    let answer = match outcome {
+    let created = match outcome {
         Ok(Outcome::Created(report)) => CreatedRequest::from(report.as_ref()),
         Ok(Outcome::Replay(_, json)) => {
             discard_photos(&state, &stored).await;
@@ -940,16 +1076,5 @@ pub async fn post_request(
             return Err(Open311Error::from_api(format, e));
         }
     };
-    let mut response = render_list(
-        format,
-        StatusCode::OK,
-        "service_requests",
-        "request",
-        &[answer],
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(answer(format, created))
 }

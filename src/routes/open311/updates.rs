@@ -7,6 +7,7 @@ use chrono::{Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::MAX_WINDOW_DAYS;
 use super::xml::{ToXml, Xml};
 use super::{
     ErrorItem, Format, Open311Error, OrOpen311, Params, begin, paging, render_list, time_param, w3c,
@@ -14,9 +15,6 @@ use super::{
 use crate::db;
 use crate::domain::report::ReportStatus;
 use crate::startup::AppState;
-
-/// Longest window one query may cover.
-const MAX_WINDOW_DAYS: i64 = 90;
 
 /// mySociety's update statuses, from what happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
