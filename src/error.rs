@@ -381,6 +381,16 @@ impl ApiError {
         self
     }
 
+    /// Seconds the client should wait before retrying (`Retry-After`), when known.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        self.0.retry_after_secs
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.0.code.status()
+    }
+
     pub fn code(&self) -> &str {
         self.0.code.as_str()
     }

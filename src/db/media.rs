@@ -42,7 +42,7 @@ pub struct Media {
 #[diesel(table_name = media)]
 pub struct NewMedia<'a> {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    pub owner_id: Option<Uuid>,
     pub status: MediaStatus,
     pub source_format: &'a str,
     pub width: i32,
@@ -180,6 +180,18 @@ pub async fn sweepable(
 
 /// Removes a row still `pending` (an upload abandoned half-way); `false` if it is no longer
 /// pending or is locked by someone finishing or sweeping it.
+/// Deletes the row if no report took it; true when it did.
+pub async fn delete_if_unattached(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(
+        media::table
+            .filter(media::id.eq(id))
+            .filter(media::report_id.is_null()),
+    )
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
 pub async fn delete_if_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let n = diesel::delete(
         media::table

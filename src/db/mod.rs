@@ -14,6 +14,7 @@ pub mod login_attempts;
 pub mod media;
 pub mod outbox;
 pub mod password_resets;
+pub mod report_contacts;
 pub mod report_events;
 pub mod report_followers;
 pub mod report_ratings;

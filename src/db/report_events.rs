@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::schema::report_events;
+use super::schema::{categories, report_events, reports};
 use crate::domain::account::Role;
 use crate::domain::report::ReportStatus;
 
@@ -90,6 +90,59 @@ pub async fn for_report(
     report_events::table
         .filter(report_events::report_id.eq(report))
         .order((report_events::created_at, report_events::id))
+        .select(ReportEvent::as_select())
+        .load(conn)
+        .await
+}
+
+/// The latest public note of each of these reports.
+pub async fn latest_public_notes(
+    conn: &mut AsyncPgConnection,
+    reports: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, Option<String>)> = report_events::table
+        .filter(report_events::report_id.eq_any(reports))
+        .filter(report_events::public_note.is_not_null())
+        .distinct_on(report_events::report_id)
+        .order((
+            report_events::report_id,
+            report_events::created_at.desc(),
+            report_events::id.desc(),
+        ))
+        .select((report_events::report_id, report_events::public_note))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, note)| note.map(|n| (id, n)))
+        .collect())
+}
+
+/// Timeline events of public reports (public categories) between two times, oldest first, a
+/// page by offset; the `created` events left out (they are the requests themselves). Open311
+/// `servicerequestupdates`.
+pub async fn public_between(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<ReportEvent>> {
+    report_events::table
+        .inner_join(reports::table.inner_join(categories::table))
+        .filter(categories::public.eq(true))
+        .filter(report_events::action.ne("created"))
+        // What the public can follow: a change of state, of department or deadline, or a note.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "(report_events.public_note IS NOT NULL \
+              OR report_events.from_status IS DISTINCT FROM report_events.to_status \
+              OR report_events.action IN ('transfer', 'extend'))",
+        ))
+        .filter(report_events::created_at.ge(from))
+        .filter(report_events::created_at.le(to))
+        .order((report_events::created_at, report_events::id))
+        .offset(offset)
+        .limit(limit)
         .select(ReportEvent::as_select())
         .load(conn)
         .await

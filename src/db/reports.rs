@@ -571,3 +571,64 @@ pub async fn totals_by_status(
     .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
 }
+
+/// Open311 `GET requests`: which public reports.
+#[derive(Debug, Default, Clone)]
+pub struct RequestFilter {
+    /// `service_request_id`: these reports (by id or tracking code) and no other filter.
+    pub only: Option<(Vec<Uuid>, Vec<String>)>,
+    pub categories: Vec<String>,
+    pub statuses: Vec<ReportStatus>,
+    pub requested_from: Option<DateTime<Utc>>,
+    pub requested_to: Option<DateTime<Utc>>,
+    pub updated_from: Option<DateTime<Utc>>,
+    pub updated_to: Option<DateTime<Utc>>,
+    pub bbox: Option<BoundingBox>,
+}
+
+/// Public reports (public categories only), newest first, a page by offset.
+pub async fn list_requests(
+    conn: &mut AsyncPgConnection,
+    filter: &RequestFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<ReportWithNames>> {
+    let mut q = with_names!()
+        .filter(categories::public.eq(true))
+        .into_boxed();
+    if let Some((ids, codes)) = &filter.only {
+        q = q.filter(
+            reports::id
+                .eq_any(ids.clone())
+                .or(reports::tracking_code.eq_any(codes.clone())),
+        );
+    } else {
+        if !filter.categories.is_empty() {
+            q = q.filter(categories::code.eq_any(filter.categories.clone()));
+        }
+        if !filter.statuses.is_empty() {
+            q = q.filter(reports::status.eq_any(filter.statuses.clone()));
+        }
+        if let Some(t) = filter.requested_from {
+            q = q.filter(reports::created_at.ge(t));
+        }
+        if let Some(t) = filter.requested_to {
+            q = q.filter(reports::created_at.le(t));
+        }
+        if let Some(t) = filter.updated_from {
+            q = q.filter(reports::updated_at.ge(t));
+        }
+        if let Some(t) = filter.updated_to {
+            q = q.filter(reports::updated_at.le(t));
+        }
+        if let Some(b) = filter.bbox {
+            q = q.filter(inside!(b));
+        }
+    }
+    q.order((reports::created_at.desc(), reports::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(ReportWithNames::as_select())
+        .load(conn)
+        .await
+}

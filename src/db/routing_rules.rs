@@ -89,3 +89,34 @@ pub async fn route<'r>(
         .await?
         .map(|d| (d, None)))
 }
+
+/// For each category with category rules, the kind of department most of its active rules send
+/// it to (Open311's service `group`).
+pub async fn department_kind_by_category(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<std::collections::HashMap<Uuid, crate::domain::DepartmentKind>> {
+    use super::schema::departments;
+    let pairs: Vec<(Option<Uuid>, crate::domain::DepartmentKind)> = routing_rules::table
+        .inner_join(departments::table)
+        .filter(routing_rules::active.eq(true))
+        .filter(routing_rules::category_id.is_not_null())
+        .select((routing_rules::category_id, departments::kind))
+        .load(conn)
+        .await?;
+    let mut counts: std::collections::HashMap<(Uuid, crate::domain::DepartmentKind), i64> =
+        Default::default();
+    for (category, kind) in pairs {
+        if let Some(category) = category {
+            *counts.entry((category, kind)).or_default() += 1;
+        }
+    }
+    let mut best: std::collections::HashMap<Uuid, (crate::domain::DepartmentKind, i64)> =
+        Default::default();
+    for ((category, kind), n) in counts {
+        let slot = best.entry(category).or_insert((kind, n));
+        if n > slot.1 {
+            *slot = (kind, n);
+        }
+    }
+    Ok(best.into_iter().map(|(c, (k, _))| (c, k)).collect())
+}

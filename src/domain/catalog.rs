@@ -83,6 +83,21 @@ pub enum DepartmentKind {
 }
 
 impl DepartmentKind {
+    /// What this kind of department looks after, in Vietnamese and English (Open311's service
+    /// `group`); none for the catch-all kinds.
+    pub fn group(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            DepartmentKind::KinhTe => Some((
+                "Kinh tế, hạ tầng, môi trường",
+                "Economy, infrastructure, environment",
+            )),
+            DepartmentKind::VanHoaXaHoi => Some(("Văn hóa – Xã hội", "Culture and society")),
+            DepartmentKind::VanPhong => Some(("Văn phòng HĐND-UBND", "Commune office")),
+            DepartmentKind::CongAn => Some(("An ninh, trật tự", "Public order and safety")),
+            DepartmentKind::Triage | DepartmentKind::Other => None,
+        }
+    }
+
     /// Suffix of the department code (`24943-kinh-te`).
     pub fn slug(self) -> &'static str {
         match self {

@@ -165,38 +165,7 @@ async fn receive_form(
             others.discard(&mut field, &gate).await?;
             continue;
         }
-        let temp = tempfile::Builder::new()
-            .prefix(&format!("upload-{}-{}-", host_tag(), std::process::id()))
-            .tempfile_in(tmp_dir)?;
-        let mut out = tokio::fs::File::from_std(temp.reopen()?);
-        let mut hasher = Sha256::new();
-        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
-        let mut format = None;
-        let mut total = 0u64;
-        while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
-            total += chunk.len() as u64;
-            if total > max_bytes {
-                return Err(UploadError::TooLarge(max_bytes));
-            }
-            if format.is_none() {
-                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-                if head.len() == SNIFF_BYTES {
-                    format = Some(sniff(&head)?);
-                }
-            }
-            hasher.update(&chunk);
-            out.write_all(&chunk).await?;
-            gate.consumed(chunk.len());
-        }
-        if total == 0 {
-            return Err(UploadError::Empty);
-        }
-        let format = match format {
-            Some(f) => f,
-            None => sniff(&head)?,
-        };
-        out.flush().await?;
+        let upload = spool(&mut field, tmp_dir, max_bytes, &gate).await?;
         // The multipart stream yields the next field only once this one is dropped.
         drop(field);
         // Drain whatever follows, so the client gets our answer rather than a reset connection.
@@ -204,14 +173,112 @@ async fn receive_form(
             others.count()?;
             others.discard(&mut rest, &gate).await?;
         }
-        return Ok(Upload {
-            file: temp,
-            bytes: total,
-            sha256: hasher.finalize().into(),
-            format,
-        });
+        return Ok(upload);
     }
     Err(UploadError::NoFile)
+}
+
+/// A form of text fields and files (Open311 `POST requests` with `media` parts).
+#[derive(Debug, Default)]
+pub struct Form {
+    /// Text fields in order, each name with its value.
+    pub fields: Vec<(String, String)>,
+    /// The files of the file field, in order.
+    pub files: Vec<Upload>,
+}
+
+/// Reads a whole `multipart/form-data` body: parts named `file_field` are streamed to temporary
+/// files (each under `max_bytes`, at most `max_files`, types sniffed as for single uploads); the
+/// other parts are text fields, 64 KiB in all.
+pub async fn receive_fields(
+    headers: &HeaderMap,
+    payload: actix_web::web::Payload,
+    tmp_dir: &Path,
+    max_bytes: u64,
+    file_field: &str,
+    max_files: usize,
+) -> Result<Form, UploadError> {
+    let work = async {
+        let gate = Arc::new(Gate::default());
+        let mut multipart = Multipart::new(
+            headers,
+            Throttled {
+                inner: payload,
+                gate: gate.clone(),
+            },
+        );
+        let mut others = OtherParts::default();
+        let mut form = Form::default();
+        while let Some(mut field) = multipart.try_next().await.map_err(multipart_error)? {
+            others.count()?;
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == file_field {
+                if form.files.len() >= max_files {
+                    return Err(UploadError::Malformed(format!(
+                        "at most {max_files} `{file_field}` files"
+                    )));
+                }
+                form.files
+                    .push(spool(&mut field, tmp_dir, max_bytes, &gate).await?);
+            } else {
+                let value = others.read(&mut field, &gate).await?;
+                let value = String::from_utf8(value)
+                    .map_err(|_| UploadError::Malformed(format!("`{name}` is not UTF-8")))?;
+                form.fields.push((name, value));
+            }
+        }
+        Ok(form)
+    };
+    tokio::time::timeout(UPLOAD_DEADLINE, work)
+        .await
+        .unwrap_or_else(|_| Err(UploadError::Malformed("upload took too long".into())))
+}
+
+/// Streams one file part to a temporary file, hashing it and sniffing its type on the way.
+async fn spool(
+    field: &mut actix_multipart::Field,
+    tmp_dir: &Path,
+    max_bytes: u64,
+    gate: &Gate,
+) -> Result<Upload, UploadError> {
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("upload-{}-{}-", host_tag(), std::process::id()))
+        .tempfile_in(tmp_dir)?;
+    let mut out = tokio::fs::File::from_std(temp.reopen()?);
+    let mut hasher = Sha256::new();
+    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+    let mut format = None;
+    let mut total = 0u64;
+    while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+        total += chunk.len() as u64;
+        if total > max_bytes {
+            return Err(UploadError::TooLarge(max_bytes));
+        }
+        if format.is_none() {
+            let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() == SNIFF_BYTES {
+                format = Some(sniff(&head)?);
+            }
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk).await?;
+        gate.consumed(chunk.len());
+    }
+    if total == 0 {
+        return Err(UploadError::Empty);
+    }
+    let format = match format {
+        Some(f) => f,
+        None => sniff(&head)?,
+    };
+    out.flush().await?;
+    Ok(Upload {
+        file: temp,
+        bytes: total,
+        sha256: hasher.finalize().into(),
+        format,
+    })
 }
 
 /// The parts of a form other than `file`: counted, read and thrown away, within limits.
@@ -235,14 +302,25 @@ impl OtherParts {
         field: &mut actix_multipart::Field,
         gate: &Gate,
     ) -> Result<(), UploadError> {
+        self.read(field, gate).await.map(drop)
+    }
+
+    /// The part's bytes, counted against the limit of all such parts.
+    async fn read(
+        &mut self,
+        field: &mut actix_multipart::Field,
+        gate: &Gate,
+    ) -> Result<Vec<u8>, UploadError> {
+        let mut value = Vec::new();
         while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
             gate.consumed(chunk.len());
             self.bytes += chunk.len() as u64;
             if self.bytes > OTHER_FIELDS_LIMIT {
                 return Err(UploadError::Malformed("form fields too large".into()));
             }
+            value.extend_from_slice(&chunk);
         }
-        Ok(())
+        Ok(value)
     }
 }
 

@@ -63,6 +63,9 @@ pub async fn not_found_or_method_not_allowed(
     req: HttpRequest,
     table: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
+    if req.path().starts_with("/open311/") {
+        return Ok(super::open311::unmatched(&req, table.allowed(req.path())));
+    }
     match table.allowed(req.path()) {
         Some(methods) if !methods.is_empty() => {
             Err(ApiError::method_not_allowed(methods.join(", ")))

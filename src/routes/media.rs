@@ -66,7 +66,7 @@ pub struct MediaUpload {
     file: Vec<u8>,
 }
 
-fn upload_error(err: UploadError) -> ApiError {
+pub(crate) fn upload_error(err: UploadError) -> ApiError {
     match err {
         UploadError::NotMultipart => ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
             "Gửi ảnh dưới dạng multipart/form-data, trường `file`",
@@ -193,6 +193,31 @@ pub async fn upload_media(
     }
     drop(conn);
 
+    match store_photo(&state, &received, Some(user.id), key.as_ref()).await? {
+        Some((row, exif_location)) => Ok(created(&state, &row, exif_location)),
+        None => {
+            // A concurrent retry with the same key won the race.
+            let key = key.as_ref().map(|k| k.as_str()).unwrap_or_default();
+            let mut conn = state.conn().await?;
+            let existing = db::media::find_by_key(&mut conn, user.id, key)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            replay(&state, &existing, &received).await
+        }
+    }
+}
+
+/// Decodes a received photo on the bounded pool, re-encodes it (display size and thumbnail, no
+/// EXIF), stores both files and records the row as ready but attached to nothing (the sweeper
+/// removes it if no report takes it in time). `None`: another request holding the same
+/// `Idempotency-Key` got there first. On a storage failure nothing is left behind.
+pub(crate) async fn store_photo(
+    state: &AppState,
+    received: &upload::Upload,
+    owner: Option<Uuid>,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<(db::media::Media, Option<Coordinates>)>, ApiError> {
+    let settings = &state.settings.media;
     let limits = PhotoLimits {
         max_pixels: settings.max_pixels,
         ..PhotoLimits::default()
@@ -206,7 +231,7 @@ pub async fn upload_media(
     let expires = now + chrono::Duration::hours(settings.unattached_ttl_hours as i64);
     let new = db::media::NewMedia {
         id,
-        owner_id: user.id,
+        owner_id: owner,
         status: MediaStatus::Pending,
         source_format: photo.source.mime(),
         width: photo.width as i32,
@@ -221,17 +246,12 @@ pub async fn upload_media(
         thumbnail_width: photo.thumbnail.width as i32,
         thumbnail_height: photo.thumbnail.height as i32,
         thumbnail_bytes: photo.thumbnail.bytes.len() as i64,
-        idempotency_key: key.as_ref().map(|k| k.as_str()),
+        idempotency_key: key.map(|k| k.as_str()),
         expires_at: expires,
     };
     let mut conn = state.conn().await?;
     if !db::media::insert_pending(&mut conn, &new).await? {
-        // A concurrent retry with the same key won the race.
-        let key = key.as_ref().map(|k| k.as_str()).unwrap_or_default();
-        let existing = db::media::find_by_key(&mut conn, user.id, key)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        return replay(&state, &existing, &received).await;
+        return Ok(None);
     }
     drop(conn);
 
@@ -260,7 +280,7 @@ pub async fn upload_media(
         .await?
         .ok_or_else(ApiError::not_found)?;
     metrics::counter!("phananh_photos_stored_total").increment(1);
-    Ok(created(&state, &row, exif_location))
+    Ok(Some((row, exif_location)))
 }
 
 fn created(state: &AppState, row: &db::media::Media, exif: Option<Coordinates>) -> HttpResponse {

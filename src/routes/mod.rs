@@ -11,6 +11,7 @@ pub mod health;
 mod http_cache;
 pub mod me;
 pub mod media;
+pub mod open311;
 pub mod reports;
 pub mod stats;
 pub mod tickets;
@@ -64,7 +65,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(stats::stats_timeseries)
         .service(stats::stats_export_csv)
         .service(admin::list_outbox)
-        .service(admin::retry_outbox);
+        .service(admin::retry_outbox)
+        .service(admin::create_api_key)
+        .service(admin::list_api_keys)
+        .service(admin::revoke_api_key)
+        .service(open311::discovery)
+        .service(open311::list_services)
+        .service(open311::service_definition)
+        .service(open311::list_requests)
+        .service(open311::post_request)
+        .service(open311::get_request)
+        .service(open311::token)
+        .service(open311::list_updates);
 }
 
 #[derive(OpenApi)]
@@ -85,7 +97,8 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
         (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment"),
         (name = "stats", description = "Statistics for the IOC: the figures of any period and slice, each with its definition. Every figure counts the reports submitted in the period (local dates, Asia/Ho_Chi_Minh) in the state they are in now. Durations are in calendar hours (`…_hours`) and working hours (`…_working_hours`) apart. Callers: the IOC (`X-Api-Key`), managers, admins."),
-        (name = "administration", description = "Running the deployment: the outbox of outgoing messages"),
+        (name = "administration", description = "Running the deployment: the outbox of outgoing messages, API keys"),
+        (name = "open311", description = "Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over the same reports: every resource as `.json` (bare arrays) and `.xml`; errors as `[{\"code\", \"description\"}]`; `api_key` (an API key of purpose `open311`) to submit; the mySociety `servicerequestupdates` extension."),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),

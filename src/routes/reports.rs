@@ -19,7 +19,7 @@ use crate::db::reports::{Cursor, FeedFilter, ReportWithNames};
 use crate::domain::account::Role;
 use crate::domain::calendar::vietnam;
 use crate::domain::report::{
-    Address, Description, ReportStatus, TextError, parse_accuracy, routing_reason,
+    Address, Description, IdempotencyKey, ReportStatus, TextError, parse_accuracy, routing_reason,
 };
 use crate::domain::routing::distance_m;
 use crate::domain::tracking_code::TrackingCode;
@@ -125,12 +125,52 @@ pub struct ReportLocation {
     pub accuracy_m: Option<f64>,
 }
 
+/// Who reported, and how to reach them (personal data: handling staff and admins only).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Reporter {
-    pub id: Uuid,
+    /// The reporter's account; null when the report came through an Open311 partner application.
+    pub id: Option<Uuid>,
+    /// Empty when a partner application passed on no name.
     pub full_name: String,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The Open311 partner application that sent the report (its API key's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// A link to media the partner application holds (`media_url`; not fetched by this service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_media_url: Option<String>,
+}
+
+/// The reporter of `r` as the handling staff see them: the account's contact details (unless the
+/// reporter chose `anonymous`, which only admins see through), or those a partner application
+/// passed on.
+pub(crate) async fn reporter(
+    conn: &mut AsyncPgConnection,
+    r: &db::reports::Report,
+    admin: bool,
+) -> Result<Option<Reporter>, ApiError> {
+    Ok(match r.reporter_id {
+        Some(id) if admin || !r.anonymous => db::users::find(conn, id).await?.map(|u| Reporter {
+            id: Some(u.id),
+            full_name: u.full_name,
+            phone: u.phone,
+            email: u.email,
+            via: None,
+            partner_media_url: None,
+        }),
+        Some(_) => None,
+        None => db::report_contacts::find(conn, r.id)
+            .await?
+            .map(|stored| Reporter {
+                id: None,
+                full_name: stored.contact.full_name().unwrap_or_default(),
+                phone: stored.contact.phone,
+                email: stored.contact.email,
+                via: stored.partner,
+                partner_media_url: stored.contact.media_url,
+            }),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -249,19 +289,19 @@ pub(crate) fn field(field: &str, code: &'static str, vi: &str, en: &str) -> Fiel
 }
 
 /// The checked form of a submission.
-struct Checked {
+pub(crate) struct Checked {
     category: String,
     description: Description,
     at: Coordinates,
     accuracy_m: Option<f64>,
     address: Option<Address>,
-    media_ids: Vec<Uuid>,
+    pub(crate) media_ids: Vec<Uuid>,
     anonymous: bool,
 }
 
 /// Every field checked; the first problem decides the top-level `code` (the specific ones of
 /// api.md where they exist), and `errors` lists them all.
-fn check(body: &NewReportRequest, max_media: usize) -> Result<Checked, ApiError> {
+pub(crate) fn check(body: &NewReportRequest, max_media: usize) -> Result<Checked, ApiError> {
     let mut errors: Vec<(ErrorCode, FieldError)> = Vec::new();
     if body.consent != Some(true) {
         errors.push((
@@ -399,9 +439,89 @@ fn check(body: &NewReportRequest, max_media: usize) -> Result<Checked, ApiError>
 
 const IDEMPOTENCY_SCOPE: &str = "POST /api/v1/reports";
 
-enum Outcome {
+/// Who submits a report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Submitter<'a> {
+    /// A resident, signed in to the app: the report is theirs.
+    Resident(&'a AuthUser),
+    /// An Open311 partner application (its API key's id), with the contact details it passed on
+    /// from the person reporting. The report belongs to no account.
+    Partner {
+        api_key: Uuid,
+        contact: &'a db::report_contacts::Contact,
+    },
+}
+
+impl Submitter<'_> {
+    /// Whose idempotency keys and photos these are: the user, or the API key.
+    fn owner(&self) -> Uuid {
+        match self {
+            Submitter::Resident(user) => user.id,
+            Submitter::Partner { api_key, .. } => *api_key,
+        }
+    }
+}
+
+/// A submission through one of the doors (`POST /api/v1/reports`, `POST /open311/v2/requests`).
+pub(crate) struct Intake<'a> {
+    pub submitter: Submitter<'a>,
+    pub checked: Checked,
+    /// `Idempotency-Key` scope: the door.
+    pub scope: &'static str,
+    pub key: Option<IdempotencyKey>,
+    /// Hash of the request as the client sent it: the same key with another body is refused.
+    pub request_hash: Vec<u8>,
+}
+
+pub(crate) enum Outcome {
     Created(Box<SubmittedReport>),
+    /// The answer stored the first time this `Idempotency-Key` was used: status and body.
     Replay(i16, serde_json::Value),
+}
+
+/// Validated, located, routed, given its deadline, stored with its timeline event, photos and
+/// the department's notification, in one transaction; or, for a retried `Idempotency-Key`, the
+/// first answer. Every door calls this: there is one way a report comes in.
+pub(crate) async fn intake(state: &AppState, intake: Intake<'_>) -> Result<Outcome, ApiError> {
+    let Intake {
+        submitter,
+        checked,
+        scope,
+        key,
+        request_hash,
+    } = intake;
+    let owner = submitter.owner();
+    let mut conn = state.conn().await?;
+    let outcome = conn
+        .transaction::<Outcome, ApiError, _>(async |conn| {
+            if let Some(key) = &key
+                && !db::idempotency_keys::claim(conn, owner, scope, key.as_str(), &request_hash)
+                    .await?
+            {
+                return replay(conn, owner, scope, key.as_str(), &request_hash).await;
+            }
+            let report = create(conn, state, submitter, &checked).await?;
+            if let Some(key) = &key {
+                let json = serde_json::to_value(&report).map_err(ApiError::internal)?;
+                db::idempotency_keys::complete(
+                    conn,
+                    owner,
+                    scope,
+                    key.as_str(),
+                    201,
+                    &json,
+                    report.id,
+                )
+                .await?;
+            }
+            Ok(Outcome::Created(Box::new(report)))
+        })
+        .await?;
+    if let Outcome::Created(report) = &outcome {
+        metrics::counter!("phananh_reports_submitted_total", "via" => scope).increment(1);
+        tracing::info!(report = %report.id, area = %report.area.code, department = %report.department.id, via = scope, "report submitted");
+    }
+    Ok(outcome)
 }
 
 /// Submits a report. It is validated, located in the commune valid today (polygon containment,
@@ -437,49 +557,21 @@ pub async fn submit_report(
     let key = idempotency_key(&http)?;
     let checked = check(&body, state.settings.reports.max_media)?;
     let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
-    let hash: Vec<u8> = Sha256::digest(canonical).to_vec();
-
-    let mut conn = state.conn().await?;
-    let st = state.clone();
-    let outcome = conn
-        .transaction::<Outcome, ApiError, _>(async |conn| {
-            if let Some(key) = &key
-                && !db::idempotency_keys::claim(
-                    conn,
-                    user.id,
-                    IDEMPOTENCY_SCOPE,
-                    key.as_str(),
-                    &hash,
-                )
-                .await?
-            {
-                return replay(conn, user.id, key.as_str(), &hash).await;
-            }
-            let report = create(conn, &st, &user, &checked).await?;
-            if let Some(key) = &key {
-                let json = serde_json::to_value(&report).map_err(ApiError::internal)?;
-                db::idempotency_keys::complete(
-                    conn,
-                    user.id,
-                    IDEMPOTENCY_SCOPE,
-                    key.as_str(),
-                    201,
-                    &json,
-                    report.id,
-                )
-                .await?;
-            }
-            Ok(Outcome::Created(Box::new(report)))
-        })
-        .await?;
+    let outcome = intake(
+        &state,
+        Intake {
+            submitter: Submitter::Resident(&user),
+            checked,
+            scope: IDEMPOTENCY_SCOPE,
+            key,
+            request_hash: Sha256::digest(canonical).to_vec(),
+        },
+    )
+    .await?;
     match outcome {
-        Outcome::Created(report) => {
-            metrics::counter!("phananh_reports_submitted_total").increment(1);
-            tracing::info!(report = %report.id, area = %report.area.code, department = %report.department.id, "report submitted");
-            Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, format!("/api/v1/reports/{}", report.id)))
-                .json(report))
-        }
+        Outcome::Created(report) => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/api/v1/reports/{}", report.id)))
+            .json(report)),
         Outcome::Replay(status, json) => {
             let status = actix_web::http::StatusCode::from_u16(status as u16)
                 .unwrap_or(actix_web::http::StatusCode::CREATED);
@@ -498,10 +590,11 @@ pub async fn submit_report(
 async fn replay(
     conn: &mut AsyncPgConnection,
     owner: Uuid,
+    scope: &str,
     key: &str,
     hash: &[u8],
 ) -> Result<Outcome, ApiError> {
-    let stored = db::idempotency_keys::find(conn, owner, IDEMPOTENCY_SCOPE, key)
+    let stored = db::idempotency_keys::find(conn, owner, scope, key)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::Conflict))?;
     if stored.request_hash != hash {
@@ -527,7 +620,7 @@ fn today_in_vietnam(now: DateTime<Utc>) -> NaiveDate {
 async fn create(
     conn: &mut AsyncPgConnection,
     state: &AppState,
-    user: &AuthUser,
+    submitter: Submitter<'_>,
     checked: &Checked,
 ) -> Result<SubmittedReport, ApiError> {
     let settings = &state.settings.reports;
@@ -593,11 +686,16 @@ async fn create(
     let due_at = calendar.due_at(now, category.deadline_amount, category.deadline_unit);
     let ack_due_at = calendar.add_working_minutes(now, i64::from(settings.ack_working_hours) * 60);
 
-    // Photos: the caller's, ready, not attached, not expired.
+    // Photos: the caller's, ready, not attached, not expired. (A partner's photos were stored by
+    // this same request, with no owner account.)
+    let owner = match submitter {
+        Submitter::Resident(user) => Some(user.id),
+        Submitter::Partner { .. } => None,
+    };
     let photos = db::media::lock_for_attach(conn, &checked.media_ids).await?;
     for (i, id) in checked.media_ids.iter().enumerate() {
         let usable = photos.iter().find(|m| m.id == *id).is_some_and(|m| {
-            m.owner_id == Some(user.id)
+            m.owner_id == owner
                 && m.status == MediaStatus::Ready
                 && m.report_id.is_none()
                 && m.expires_at.is_some_and(|e| e > now)
@@ -619,7 +717,7 @@ async fn create(
         &db::reports::NewReport {
             id,
             tracking_code: tracking_code.as_str(),
-            reporter_id: Some(user.id),
+            reporter_id: owner,
             anonymous: checked.anonymous,
             category_id: category.id,
             area_id: area.id,
@@ -647,8 +745,11 @@ async fn create(
             id: event_id,
             report_id: id,
             area_id: area.id,
-            actor_id: Some(user.id),
-            actor_role: Some(user.role),
+            actor_id: owner,
+            actor_role: match submitter {
+                Submitter::Resident(user) => Some(user.role),
+                Submitter::Partner { .. } => None,
+            },
             action: "created".into(),
             from_status: None,
             to_status: ReportStatus::New,
@@ -659,6 +760,9 @@ async fn create(
         },
     )
     .await?;
+    if let Submitter::Partner { api_key, contact } = submitter {
+        db::report_contacts::insert(conn, id, api_key, contact).await?;
+    }
     crate::notify::enqueue::ticket_arrived(conn, &state.settings.public_url, id).await?;
     let mut photo_refs = Vec::new();
     for (position, media_id) in checked.media_ids.iter().enumerate() {
@@ -817,15 +921,8 @@ pub(crate) async fn view(
 ) -> Result<ReportView, ApiError> {
     let r = row.report;
     let private = audience != Audience::Public;
-    let reporter = match (audience, r.reporter_id) {
-        (Audience::Staff { admin }, Some(id)) if admin || !r.anonymous => {
-            db::users::find(conn, id).await?.map(|u| Reporter {
-                id: u.id,
-                full_name: u.full_name,
-                phone: u.phone,
-                email: u.email,
-            })
-        }
+    let reporter = match audience {
+        Audience::Staff { admin } => reporter(conn, &r, admin).await?,
         _ => None,
     };
     Ok(ReportView {
@@ -1105,7 +1202,7 @@ pub(crate) fn bad_query(vi: &str, en: &str) -> ApiError {
     ApiError::invalid_query(vi.to_owned(), en.to_owned())
 }
 
-fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
+pub(crate) fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
     let bad = || {
         bad_query(
             "bbox phải là minLon,minLat,maxLon,maxLat",

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::present;
 use super::reports::{
     AreaRef, Consent, DepartmentRef, PhotoRef, ReportEventView, Reporter, UserRef, bad_query,
-    event_views, field, page_limit, photo_ref,
+    event_views, field, page_limit, photo_ref, reporter,
 };
 use crate::auth::{
     AuthUser, Authenticated, AuthenticatedJson, DepartmentScope, Managers, StaffRoles,
@@ -295,17 +295,7 @@ async fn detail(
 ) -> Result<TicketDetail, ApiError> {
     let now = Utc::now();
     let r = row.report.clone();
-    let reporter = match r.reporter_id {
-        Some(id) if user.role == Role::Admin || !r.anonymous => {
-            db::users::find(conn, id).await?.map(|u| Reporter {
-                id: u.id,
-                full_name: u.full_name,
-                phone: u.phone,
-                email: u.email,
-            })
-        }
-        _ => None,
-    };
+    let reporter = reporter(conn, &r, user.role == Role::Admin).await?;
     let photos = db::media::for_reports(conn, &[r.id])
         .await?
         .iter()

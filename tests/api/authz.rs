@@ -51,6 +51,9 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ) => Roles(&["manager", "admin", "ioc"]),
         ("GET", "/api/v1/admin/outbox") => Roles(&["admin"]),
         ("POST", "/api/v1/admin/outbox/{id}/retry") => Roles(&["admin"]),
+        ("POST", "/api/v1/admin/api-keys") => Roles(&["admin"]),
+        ("GET", "/api/v1/admin/api-keys") => Roles(&["admin"]),
+        ("DELETE", "/api/v1/admin/api-keys/{id}") => Roles(&["admin"]),
         _ => return None,
     })
 }

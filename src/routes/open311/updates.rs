@@ -1,0 +1,174 @@
+//! `servicerequestupdates` (mySociety's extension, which FixMyStreet follows): what changed on
+//! the public reports between two times.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::xml::{ToXml, Xml};
+use super::{
+    ErrorItem, Format, Open311Error, OrOpen311, Params, begin, paging, render_list, time_param, w3c,
+};
+use crate::db;
+use crate::domain::report::ReportStatus;
+use crate::startup::AppState;
+
+/// Longest window one query may cover.
+const MAX_WINDOW_DAYS: i64 = 90;
+
+/// mySociety's update statuses, from what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    Open,
+    Investigating,
+    InProgress,
+    ActionScheduled,
+    Fixed,
+    Closed,
+    NoFurtherAction,
+    Duplicate,
+    InternalReferral,
+}
+
+impl UpdateStatus {
+    /// A transfer is an internal referral; otherwise the state the report reached.
+    pub fn of(action: &str, to: ReportStatus) -> UpdateStatus {
+        if action == "transfer" {
+            return UpdateStatus::InternalReferral;
+        }
+        match to {
+            ReportStatus::New | ReportStatus::Reopened => UpdateStatus::Open,
+            ReportStatus::Accepted => UpdateStatus::Investigating,
+            ReportStatus::InProgress => UpdateStatus::InProgress,
+            ReportStatus::OnHold => UpdateStatus::ActionScheduled,
+            ReportStatus::Resolved => UpdateStatus::Fixed,
+            ReportStatus::Closed => UpdateStatus::Closed,
+            ReportStatus::Rejected => UpdateStatus::NoFurtherAction,
+            ReportStatus::Duplicate => UpdateStatus::Duplicate,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            UpdateStatus::Open => "open",
+            UpdateStatus::Investigating => "investigating",
+            UpdateStatus::InProgress => "in_progress",
+            UpdateStatus::ActionScheduled => "action_scheduled",
+            UpdateStatus::Fixed => "fixed",
+            UpdateStatus::Closed => "closed",
+            UpdateStatus::NoFurtherAction => "no_further_action",
+            UpdateStatus::Duplicate => "duplicate",
+            UpdateStatus::InternalReferral => "internal_referral",
+        }
+    }
+}
+
+/// One change of a public report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestUpdate {
+    /// The timeline entry's id.
+    pub update_id: String,
+    pub service_request_id: String,
+    pub status: UpdateStatus,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_datetime: String,
+    /// The public note, or empty.
+    pub description: String,
+    /// The first photo attached to the change (e.g. the repaired road).
+    pub media_url: Option<String>,
+    /// This service's own status after the change.
+    pub external_status_code: ReportStatus,
+}
+
+impl ToXml for RequestUpdate {
+    fn to_xml(&self, x: &mut Xml) {
+        x.text("update_id", &self.update_id);
+        x.text("service_request_id", &self.service_request_id);
+        x.text("status", self.status.as_str());
+        x.text("updated_datetime", &self.updated_datetime);
+        x.text("description", &self.description);
+        x.opt("media_url", self.media_url.as_ref());
+        x.text("external_status_code", self.external_status_code.as_str());
+    }
+}
+
+/// The public changes of public reports between `start_date` and `end_date` (default the last 24
+/// hours, at most 90 days), oldest first, a page at a time. Internal notes are never included.
+#[utoipa::path(
+    tag = "open311",
+    params(
+        ("format" = Format, Path, description = "`json` or `xml`"),
+        ("jurisdiction_id" = Option<String>, Query, description = "Checked when the deployment configures one"),
+        ("start_date" = Option<String>, Query, description = "Changes at or after (W3C date-time); default 24 hours before end_date"),
+        ("end_date" = Option<String>, Query, description = "Changes at or before; default now"),
+        ("page" = Option<u32>, Query, description = "From 1"),
+        ("page_size" = Option<u32>, Query, description = "1–1000, default 50"),
+    ),
+    responses(
+        (status = 200, description = "The updates (XML: `<service_request_updates><request_update>`)", content(
+            (Vec<RequestUpdate> = "application/json"),
+            (String = "text/xml")
+        )),
+        (status = 400, description = "A malformed parameter or a window over 90 days", body = [ErrorItem]),
+        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
+        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+    )
+)]
+#[get("/open311/v2/servicerequestupdates.{format}")]
+pub async fn list_updates(
+    path: web::Path<String>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Open311Error> {
+    let params = Params::from_query(&req);
+    let format = begin(&state, &path, &params)?;
+    let end = time_param(&params, "end_date", true, format)?.unwrap_or_else(Utc::now);
+    let start =
+        time_param(&params, "start_date", false, format)?.unwrap_or(end - Duration::hours(24));
+    if end < start {
+        return Err(Open311Error::bad_request(
+            format,
+            "end_date is before start_date",
+        ));
+    }
+    if end - start > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(Open311Error::bad_request(
+            format,
+            format!("start_date and end_date may span at most {MAX_WINDOW_DAYS} days"),
+        ));
+    }
+    let (offset, limit) = paging(&params, format)?;
+    let mut conn = state.conn().await.or_open311(format)?;
+    let events = db::report_events::public_between(&mut conn, start, end, offset, limit)
+        .await
+        .or_open311(format)?;
+    let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+    let photos = db::media::for_events(&mut conn, &ids)
+        .await
+        .or_open311(format)?;
+    let updates: Vec<RequestUpdate> = events
+        .into_iter()
+        .map(|e| RequestUpdate {
+            update_id: e.id.to_string(),
+            service_request_id: e.report_id.to_string(),
+            status: UpdateStatus::of(&e.action, e.to_status),
+            updated_datetime: w3c(e.created_at),
+            description: e.public_note.unwrap_or_default(),
+            media_url: photos
+                .iter()
+                .find(|m| m.event_id == Some(e.id))
+                .map(|m| crate::routes::reports::photo_ref(&state, m).url),
+            external_status_code: e.to_status,
+        })
+        .collect();
+    Ok(render_list(
+        format,
+        StatusCode::OK,
+        "service_request_updates",
+        "request_update",
+        &updates,
+    ))
+}
