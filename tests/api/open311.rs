@@ -436,6 +436,21 @@ async fn public_report(app: &TestApp, id: &str) -> Value {
     resp.json().await.unwrap()
 }
 
+/// The public note of a report's `created` event: the routing sentence.
+async fn created_note(app: &TestApp, id: &str) -> String {
+    let events: Value = app
+        .get(&format!("/api/v1/reports/{id}/events"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["action"], "created", "{events}");
+    events["items"][0]["public_note"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{events}"))
+        .to_owned()
+}
+
 fn instant(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{text:?}: {e}"))
@@ -670,7 +685,10 @@ async fn a_partner_posts_a_request_that_reads_back_mapped_and_without_its_report
     assert_eq!(r["service_code"], "road");
     assert_eq!(r["service_name"], "Giao thông, đường sá, cầu cống");
     assert_eq!(r["status"], "open");
-    assert_eq!(r["status_notes"], Value::Null);
+    // The latest public note: the routing sentence of the creation.
+    let routing = created_note(&app, &id).await;
+    assert!(routing.contains("Ka Đô"), "{routing}");
+    assert_eq!(r["status_notes"], routing.as_str());
     assert_eq!(r["description"], DESCRIPTION);
     assert_eq!(r["agency_responsible"], department.as_str());
     assert_eq!(r["service_notice"], Value::Null);
@@ -701,10 +719,11 @@ async fn a_partner_posts_a_request_that_reads_back_mapped_and_without_its_report
     assert_eq!(xml[0].text_of("status"), "open");
     assert_eq!(xml[0].text_of("agency_responsible"), department);
     assert_eq!(
-        xml[0].text_of("status_notes"),
+        xml[0].text_of("service_notice"),
         "",
         "null is an empty element"
     );
+    assert_eq!(xml[0].text_of("status_notes"), routing);
     assert_eq!(xml[0].text_of("media_url"), "");
     assert_eq!(xml[0].text_of("lat").parse::<f64>().unwrap(), KA_DO.0);
     assert_eq!(xml[0].text_of("long").parse::<f64>().unwrap(), KA_DO.1);
@@ -1176,7 +1195,10 @@ async fn requests_are_filtered_by_code_status_dates_area_and_paged() {
         .find(|r| r["service_request_id"] == s.road.as_str())
         .unwrap();
     assert_eq!(road["status"], "open");
-    assert_eq!(road["status_notes"], Value::Null);
+    assert_eq!(
+        road["status_notes"],
+        created_note(&app, &s.road).await.as_str()
+    );
     // Empty parameters are missing ones; unknown ones are ignored.
     assert_eq!(
         get_ids(
@@ -1538,7 +1560,10 @@ async fn ids_override_filters_private_reports_stay_hidden_and_extensions_show_th
     assert_eq!(actions, ["created", "accept", "resolve"]);
     assert_eq!(notes[0]["status"], "open");
     assert_eq!(notes[0]["detailed_status"], "new");
-    assert_eq!(notes[0]["description"], Value::Null);
+    assert_eq!(
+        notes[0]["description"],
+        created_note(&app, &s.waste).await.as_str()
+    );
     assert_eq!(notes[1]["description"], ACCEPT_NOTE);
     assert_eq!(notes[1]["status"], "open");
     assert_eq!(notes[1]["detailed_status"], "accepted");
@@ -1667,8 +1692,9 @@ async fn service_request_updates_list_the_public_steps_without_internal_notes() 
     let updates = get_json(
         &app,
         &format!(
-            "servicerequestupdates.json?start_date={}",
-            q(now + chrono::Duration::hours(1))
+            "servicerequestupdates.json?start_date={}&end_date={}",
+            q(now + chrono::Duration::hours(1)),
+            q(now + chrono::Duration::hours(2))
         ),
     )
     .await;
