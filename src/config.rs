@@ -597,6 +597,7 @@ mod tests {
                 ("PHANANH_LISTEN", "127.0.0.1:0"),
                 ("PHANANH_SMTP__URL", "smtp://127.0.0.1:2525"),
                 ("PHANANH_IOC__PUSH_INTERVAL_SECS", "60"),
+                ("PHANANH_OPEN311__JURISDICTION_ID", "lamdong.gov.vn"),
                 ("DATABASE_URL", "postgres://u:hunter2@db/x"),
                 ("UNRELATED", "1"),
             ]),
@@ -608,6 +609,7 @@ mod tests {
         assert_eq!(s.smtp.from, "a@b.vn");
         assert_eq!(s.smtp.url.unwrap().expose(), "smtp://127.0.0.1:2525");
         assert_eq!(s.ioc.push_interval_secs, 60);
+        assert_eq!(s.open311.jurisdiction_id.as_deref(), Some("lamdong.gov.vn"));
         assert_eq!(
             s.database.url.unwrap().expose(),
             "postgres://u:hunter2@db/x"

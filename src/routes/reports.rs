@@ -518,8 +518,12 @@ pub(crate) async fn intake(state: &AppState, intake: Intake<'_>) -> Result<Outco
         })
         .await?;
     if let Outcome::Created(report) = &outcome {
-        metrics::counter!("phananh_reports_submitted_total", "via" => scope).increment(1);
-        tracing::info!(report = %report.id, area = %report.area.code, department = %report.department.id, via = scope, "report submitted");
+        let via = match submitter {
+            Submitter::Resident(_) => "app",
+            Submitter::Partner { .. } => "open311",
+        };
+        metrics::counter!("phananh_reports_submitted_total", "via" => via).increment(1);
+        tracing::info!(report = %report.id, area = %report.area.code, department = %report.department.id, via, "report submitted");
     }
     Ok(outcome)
 }

@@ -13,6 +13,9 @@ enum Access {
     Public,
     /// Only these roles; anonymous callers get 401 and other roles 403.
     Roles(&'static [&'static str]),
+    /// Only an Open311 partner application's `api_key`: every role here (the IOC's key included)
+    /// gets 403.
+    PartnerKey,
 }
 
 const ACCOUNTS: &[&str] = &["citizen", "staff", "manager", "admin"];
@@ -51,6 +54,17 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ) => Roles(&["manager", "admin", "ioc"]),
         ("GET", "/api/v1/admin/outbox") => Roles(&["admin"]),
         ("POST", "/api/v1/admin/outbox/{id}/retry") => Roles(&["admin"]),
+        (
+            "GET",
+            "/open311/v2/discovery.{format}"
+            | "/open311/v2/services.{format}"
+            | "/open311/v2/services/{service_code}.{format}"
+            | "/open311/v2/requests.{format}"
+            | "/open311/v2/requests/{service_request_id}.{format}"
+            | "/open311/v2/tokens/{token}.{format}"
+            | "/open311/v2/servicerequestupdates.{format}",
+        ) => Public,
+        ("POST", "/open311/v2/requests.{format}") => PartnerKey,
         ("POST", "/api/v1/admin/api-keys") => Roles(&["admin"]),
         ("GET", "/api/v1/admin/api-keys") => Roles(&["admin"]),
         ("DELETE", "/api/v1/admin/api-keys/{id}") => Roles(&["admin"]),
@@ -101,7 +115,10 @@ async fn every_operation_has_a_decision_and_the_server_enforces_it() {
                 .replace("{token}", "some-token")
                 .replace("{rendition}", "display.jpg")
                 .replace("{tracking_code}", "7KXM4R2QHD")
-                .replace("{id}", &uuid::Uuid::now_v7().to_string());
+                .replace("{id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{format}", "json")
+                .replace("{service_code}", "road")
+                .replace("{service_request_id}", &uuid::Uuid::now_v7().to_string());
             for (role, cred) in &creds {
                 // Destructive calls last would change who is signed in; DELETE /me is checked
                 // with a throwaway account instead.
@@ -132,6 +149,7 @@ async fn every_operation_has_a_decision_and_the_server_enforces_it() {
                         }
                         Access::Roles(_) if *role == "anonymous" => status == 401,
                         Access::Roles(_) => status == 403,
+                        Access::PartnerKey => status == 403,
                     };
                 if !ok {
                     failures.push(format!(

@@ -643,6 +643,24 @@ pub struct NewServiceRequest {
     pub media: Option<Vec<Vec<u8>>>,
 }
 
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn multipart(req: &HttpRequest) -> bool {
+    content_type(req).starts_with("multipart/form-data")
+}
+
+/// A body this endpoint reads: a urlencoded form (also when unlabelled) or multipart.
+fn readable(req: &HttpRequest) -> bool {
+    let t = content_type(req);
+    t.is_empty() || t.starts_with("application/x-www-form-urlencoded") || multipart(req)
+}
+
 /// The body as fields (query parameters first, the body's after, so the body wins) and photos.
 async fn read_form(
     state: &AppState,
@@ -651,13 +669,7 @@ async fn read_form(
     format: Format,
 ) -> Result<(Params, Vec<crate::media::upload::Upload>), Open311Error> {
     let mut params = Params::from_query(req);
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("multipart/form-data") {
+    if multipart(req) {
         let form = crate::media::upload::receive_fields(
             req.headers(),
             payload,
@@ -670,12 +682,6 @@ async fn read_form(
         .map_err(|e| Open311Error::from_api(format, upload_error(e)))?;
         params.extend(form.fields);
         return Ok((params, form.files));
-    }
-    if !(content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded")) {
-        return Err(Open311Error::bad_request(
-            format,
-            "Send the request as application/x-www-form-urlencoded (or multipart/form-data with media)",
-        ));
     }
     let mut body = web::BytesMut::new();
     let mut payload = payload;
@@ -837,6 +843,14 @@ pub async fn post_request(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Open311Error> {
     let format = Format::parse(&path)?;
+    if !readable(&req) {
+        // The key can only be in the query or a header then: who asks is still answered first.
+        partner(&state, &req, &Params::from_query(&req), format).await?;
+        return Err(Open311Error::bad_request(
+            format,
+            "Send the request as application/x-www-form-urlencoded (or multipart/form-data with media)",
+        ));
+    }
     let (params, uploads) = read_form(&state, &req, payload, format).await?;
     super::check_jurisdiction(&state, &params, format)?;
     let api_key = partner(&state, &req, &params, format).await?;
