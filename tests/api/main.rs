@@ -12,6 +12,7 @@ mod ioc;
 mod media;
 mod migrations;
 mod notifications;
+mod open311;
 mod openapi;
 mod reports;
 mod routing;
