@@ -93,14 +93,15 @@ impl ToXml for RequestUpdate {
     }
 }
 
-/// The public changes of public reports between `start_date` and `end_date` (default the last 24
-/// hours, at most 90 days), oldest first, a page at a time. Internal notes are never included.
+/// The public changes of public reports between `start_date` and `end_date` (default: the last 24
+/// hours; `start_date` alone: since then; at most 90 days), oldest first, a page at a time.
+/// Internal notes are never included.
 #[utoipa::path(
     tag = "open311",
     params(
         ("format" = Format, Path, description = "`json` or `xml`"),
         ("jurisdiction_id" = Option<String>, Query, description = "Checked when the deployment configures one"),
-        ("start_date" = Option<String>, Query, description = "Changes at or after (W3C date-time); default 24 hours before end_date"),
+        ("start_date" = Option<String>, Query, description = "Changes at or after (W3C date-time); default 24 hours before end_date; alone: since then"),
         ("end_date" = Option<String>, Query, description = "Changes at or before; default now"),
         ("page" = Option<u32>, Query, description = "From 1"),
         ("page_size" = Option<u32>, Query, description = "1–1000, default 50"),
@@ -123,9 +124,19 @@ pub async fn list_updates(
 ) -> Result<HttpResponse, Open311Error> {
     let params = Params::from_query(&req);
     let format = begin(&state, &path, &params)?;
-    let end = time_param(&params, "end_date", true, format)?.unwrap_or_else(Utc::now);
-    let start =
-        time_param(&params, "start_date", false, format)?.unwrap_or(end - Duration::hours(24));
+    let start = time_param(&params, "start_date", false, format)?;
+    let end = time_param(&params, "end_date", true, format)?;
+    // Alone, `start_date` means "since then" (nothing yet when it is still to come), and
+    // `end_date` "the day before it".
+    let (start, end) = match (start, end) {
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, Utc::now().max(s)),
+        (None, Some(e)) => (e - Duration::hours(24), e),
+        (None, None) => {
+            let now = Utc::now();
+            (now - Duration::hours(24), now)
+        }
+    };
     if end < start {
         return Err(Open311Error::bad_request(
             format,
