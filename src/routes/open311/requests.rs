@@ -488,14 +488,34 @@ pub async fn list_requests(
     } else {
         paging(&params, format)?
     };
-    let rows = {
-        let mut conn = state.conn().await.or_open311(format)?;
-        db::reports::list_requests(&mut conn, &filter, offset, limit)
-            .await
-            .or_open311(format)?
-    };
+    let rows = load(&state, &filter, offset, limit, format).await?;
+    reply(&state, rows, &req, &params, format).await
+}
+
+/// The public reports `filter` selects, a page.
+async fn load(
+    state: &AppState,
+    filter: &RequestFilter,
+    offset: i64,
+    limit: i64,
+    format: Format,
+) -> Result<Vec<ReportWithNames>, Open311Error> {
+    let mut conn = state.conn().await.or_open311(format)?;
+    db::reports::list_requests(&mut conn, filter, offset, limit)
+        .await
+        .or_open311(format)
+}
+
+/// Reports answered as `<service_requests>` / a bare array.
+async fn reply(
+    state: &AppState,
+    rows: Vec<ReportWithNames>,
+    req: &HttpRequest,
+    params: &Params,
+    format: Format,
+) -> Result<HttpResponse, Open311Error> {
     let lang = Lang::negotiate(req.headers());
-    let items = service_requests(&state, rows, lang, extensions(&params), format).await?;
+    let items = service_requests(state, rows, lang, extensions(params), format).await?;
     Ok(render_list(
         format,
         StatusCode::OK,
@@ -542,24 +562,11 @@ pub async fn get_request(
         only: Some(wanted(&id, format)?),
         ..RequestFilter::default()
     };
-    let rows = {
-        let mut conn = state.conn().await.or_open311(format)?;
-        db::reports::list_requests(&mut conn, &filter, 0, 1)
-            .await
-            .or_open311(format)?
-    };
+    let rows = load(&state, &filter, 0, 1, format).await?;
     if rows.is_empty() {
         return Err(not_found());
     }
-    let lang = Lang::negotiate(req.headers());
-    let items = service_requests(&state, rows, lang, extensions(&params), format).await?;
-    Ok(render_list(
-        format,
-        StatusCode::OK,
-        "service_requests",
-        "request",
-        &items,
-    ))
+    reply(&state, rows, &req, &params, format).await
 }
 
 /// The service request id behind a token (`[{service_request_id, token}]`).
