@@ -69,6 +69,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(admin::create_api_key)
         .service(admin::list_api_keys)
         .service(admin::revoke_api_key)
+        .service(admin::explain_routing)
         .service(open311::discovery)
         .service(open311::list_services)
         .service(open311::service_definition)

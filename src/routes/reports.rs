@@ -621,6 +621,73 @@ fn today_in_vietnam(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&vietnam()).date_naive()
 }
 
+/// Where a report goes: the commune valid on the day, and the department of the most specific
+/// active rule (the triage desk when none matches), with the sentence that says why.
+pub(crate) struct Routed {
+    pub area: crate::domain::routing::AreaShape,
+    /// How the commune was found when the point is in none (the nearest centroid), if so.
+    pub placement_note: Option<String>,
+    pub department: db::departments::Department,
+    pub rule: Option<db::routing_rules::RoutingRule>,
+    pub reason: String,
+}
+
+/// Routes a report of `category` at `at` submitted `now`, as submission does (and the admins'
+/// dry run): 422 `location_outside_jurisdiction` outside every commune.
+pub(crate) async fn route_report(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    category: &db::categories::Category,
+    at: Coordinates,
+    now: DateTime<Utc>,
+) -> Result<Routed, ApiError> {
+    let settings = &state.settings.reports;
+    let index = state.areas.get(conn).await?;
+    let located = index
+        .locate(at, today_in_vietnam(now), settings.centroid_max_distance_m)
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::LocationOutsideJurisdiction)
+                .with_detail(
+                    "Vị trí này nằm ngoài địa bàn tiếp nhận phản ánh",
+                    "This location is outside the area this service covers",
+                )
+                .with_field(field(
+                    "location",
+                    "outside_jurisdiction",
+                    "Vị trí nằm ngoài địa bàn",
+                    "Outside every area",
+                ))
+        })?;
+    let area = located.area.clone();
+    let placement_note = located.placement.note();
+
+    let rules = db::routing_rules::list_active(conn).await?;
+    let (department, rule_used) = db::routing_rules::route(conn, &rules, category.id, area.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "no routing rule and no active triage desk for category {} in area {}",
+                category.code,
+                area.code
+            ))
+        })?;
+    let area_label = db::areas::name_in_sentence(conn, area.id).await?;
+    let reason = routing_reason(
+        &category.name_vi,
+        &area_label,
+        placement_note.clone(),
+        &department.name,
+        rule_used.map(|r| r.number),
+    );
+    Ok(Routed {
+        area,
+        placement_note,
+        department,
+        rule: rule_used.cloned(),
+        reason,
+    })
+}
+
 async fn create(
     conn: &mut AsyncPgConnection,
     state: &AppState,
@@ -641,49 +708,13 @@ async fn create(
             ))
         })?;
 
-    // Where: the commune valid today.
-    let index = state.areas.get(conn).await?;
-    let located = index
-        .locate(
-            checked.at,
-            today_in_vietnam(now),
-            settings.centroid_max_distance_m,
-        )
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::LocationOutsideJurisdiction)
-                .with_detail(
-                    "Vị trí này nằm ngoài địa bàn tiếp nhận phản ánh",
-                    "This location is outside the area this service covers",
-                )
-                .with_field(field(
-                    "location",
-                    "outside_jurisdiction",
-                    "Vị trí nằm ngoài địa bàn",
-                    "Outside every area",
-                ))
-        })?;
-    let area = located.area.clone();
-    let placement_note = located.placement.note();
-
-    // Who: the most specific active rule whose department is active; else the triage desk.
-    let rules = db::routing_rules::list_active(conn).await?;
-    let (department, rule_used) = db::routing_rules::route(conn, &rules, category.id, area.id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
-                "no routing rule and no active triage desk for category {} in area {}",
-                category.code,
-                area.code
-            ))
-        })?;
-    let area_label = db::areas::name_in_sentence(conn, area.id).await?;
-    let reason = routing_reason(
-        &category.name_vi,
-        &area_label,
-        placement_note,
-        &department.name,
-        rule_used.map(|r| r.number),
-    );
+    let Routed {
+        area,
+        department,
+        rule: rule_used,
+        reason,
+        ..
+    } = route_report(conn, state, &category, checked.at, now).await?;
 
     // When: the legal deadline in working time.
     let calendar = db::holidays::load_calendar(conn).await?;

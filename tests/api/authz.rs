@@ -66,6 +66,7 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ) => Public,
         ("POST", "/open311/v2/requests.{format}") => PartnerKey,
         ("POST", "/api/v1/admin/api-keys") => Roles(&["admin"]),
+        ("GET", "/api/v1/admin/routing/explain") => Roles(&["admin"]),
         ("GET", "/api/v1/admin/api-keys") => Roles(&["admin"]),
         ("DELETE", "/api/v1/admin/api-keys/{id}") => Roles(&["admin"]),
         _ => return None,

@@ -1,6 +1,7 @@
 //! Black-box API tests: the real server over HTTP, a real PostgreSQL database per test.
 
 mod accounts;
+mod admin;
 mod authz;
 mod catalog;
 mod cli;
