@@ -734,11 +734,8 @@ async fn read_form(
                 if partner.is_some() {
                     return true;
                 }
-                let key = fields
-                    .iter()
-                    .rev()
-                    .find(|(k, v)| k == "api_key" && !v.trim().is_empty())
-                    .map(|(_, v)| v.trim().to_owned());
+                // The same reading rules as every other parameter.
+                let key = Params(fields.to_vec()).get("api_key").map(str::to_owned);
                 match key {
                     Some(key) => matches!(authenticate(state, &key, format).await, Ok(Some(_))),
                     None => false,
