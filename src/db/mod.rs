@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod areas;
+pub mod audit;
 pub mod categories;
 pub mod departments;
 pub mod devices;

@@ -68,6 +68,26 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use super::sql_types::UserRole;
+
+    audit_log (id) {
+        id -> Uuid,
+        at -> Timestamptz,
+        actor_id -> Nullable<Uuid>,
+        actor_role -> Nullable<UserRole>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Nullable<Text>,
+        report_id -> Nullable<Uuid>,
+        subject_user_id -> Nullable<Uuid>,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use super::sql_types::AreaKind;
 
     areas (id) {
@@ -311,6 +331,11 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
         from_staff -> Bool,
+        redaction -> Nullable<Text>,
+        redacted_at -> Nullable<Timestamptz>,
+        redacted_by -> Nullable<Uuid>,
+        original_display_key -> Nullable<Text>,
+        original_thumbnail_key -> Nullable<Text>,
     }
 }
 
@@ -405,6 +430,10 @@ diesel::table! {
         follower_count -> Int4,
         ack_working_minutes -> Nullable<Int4>,
         resolve_working_minutes -> Nullable<Int4>,
+        hidden_at -> Nullable<Timestamptz>,
+        hidden_reason -> Nullable<Text>,
+        hidden_by -> Nullable<Uuid>,
+        contact_erased_at -> Nullable<Timestamptz>,
         // search_text (generated, queried by name in SQL only) is left out
     }
 }
@@ -439,6 +468,7 @@ diesel::joinable!(users -> departments (department_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_log,
     areas,
     categories,
     departments,
