@@ -78,6 +78,18 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub stats: StatsSettings,
     pub open311: Open311Settings,
+    pub retention: RetentionSettings,
+}
+
+/// How long personal data of finished reports is kept (product.md, "Privacy and trust").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Months after a report closed (closed, rejected or duplicate) before its reporter's
+    /// contact is erased and its unredacted photo originals deleted (`PHANANH_RETENTION__MONTHS`).
+    pub months: u32,
+    /// How often the retention job looks for work.
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -381,6 +393,10 @@ impl Default for Settings {
             stats: StatsSettings {
                 exact_percentiles_max: 5_000,
             },
+            retention: RetentionSettings {
+                months: 24,
+                interval_secs: 3600,
+            },
             open311: Open311Settings {
                 jurisdiction_id: None,
                 contact: "Văn phòng HĐND-UBND — quản trị hệ thống phản ánh".into(),
@@ -515,6 +531,16 @@ impl Settings {
                 ));
             }
         }
+        if self.retention.months == 0 || self.retention.months > 1200 {
+            return Err(ConfigError(
+                "retention.months must be between 1 and 1200".into(),
+            ));
+        }
+        if self.retention.interval_secs == 0 {
+            return Err(ConfigError(
+                "retention.interval_secs must be at least 1".into(),
+            ));
+        }
         if self.ioc.push_interval_secs == 0 {
             return Err(ConfigError(
                 "ioc.push_interval_secs must be at least 1".into(),
@@ -531,9 +557,20 @@ impl Settings {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["listen", "data_dir", "public_url"];
-const SECTIONS: [&str; 12] = [
-    "database", "auth", "http", "log", "smtp", "fcm", "ioc", "media", "reports", "outbox", "stats",
+const SECTIONS: [&str; 13] = [
+    "database",
+    "auth",
+    "http",
+    "log",
+    "smtp",
+    "fcm",
+    "ioc",
+    "media",
+    "reports",
+    "outbox",
+    "stats",
     "open311",
+    "retention",
 ];
 
 /// `PHANANH_SMTP__URL` → `smtp.url`; `None` for variables that are not ours to read.

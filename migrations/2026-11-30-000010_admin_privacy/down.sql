@@ -1,4 +1,7 @@
 DROP INDEX reports_retention;
+DROP TRIGGER reports_finished_at ON reports;
+DROP FUNCTION reports_set_finished_at();
+ALTER TABLE reports DROP COLUMN finished_at;
 ALTER TABLE media
     DROP CONSTRAINT media_redaction_complete,
     DROP COLUMN original_thumbnail_key,

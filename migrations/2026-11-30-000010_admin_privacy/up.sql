@@ -55,5 +55,26 @@ ALTER TABLE media
     ADD COLUMN original_thumbnail_key text,
     ADD CONSTRAINT media_redaction_complete CHECK ((redaction IS NULL) = (redacted_at IS NULL));
 
--- Retention finds closed reports by when they closed.
-CREATE INDEX reports_retention ON reports (closed_at) WHERE contact_erased_at IS NULL AND closed_at IS NOT NULL;
+-- When a report reached a final state (closed, rejected, duplicate); NULL while it is open
+-- (reopening clears it). Retention counts its period from here. Kept by a trigger so that every
+-- path that changes a status — transitions, the auto-close job, SQL by hand — keeps it true.
+ALTER TABLE reports ADD COLUMN finished_at timestamptz;
+UPDATE reports r SET finished_at = coalesce(
+    (SELECT max(e.created_at) FROM report_events e WHERE e.report_id = r.id AND e.to_status = r.status),
+    r.closed_at, r.updated_at)
+WHERE r.status IN ('closed', 'rejected', 'duplicate');
+CREATE FUNCTION reports_set_finished_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
+        IF NEW.status IN ('closed', 'rejected', 'duplicate') THEN
+            NEW.finished_at := coalesce(CASE WHEN TG_OP = 'INSERT' THEN NEW.finished_at END, now());
+        ELSE
+            NEW.finished_at := NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER reports_finished_at BEFORE INSERT OR UPDATE ON reports
+    FOR EACH ROW EXECUTE FUNCTION reports_set_finished_at();
+-- Retention finds finished reports whose reporter is still known, by when they finished.
+CREATE INDEX reports_retention ON reports (finished_at) WHERE contact_erased_at IS NULL AND finished_at IS NOT NULL;

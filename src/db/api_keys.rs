@@ -70,6 +70,15 @@ pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ApiKey>> {
 }
 
 /// Revokes a key; `None` when there is no such key. Revoking twice keeps the first time.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ApiKey>> {
+    api_keys::table
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ApiKey>> {
     diesel::update(api_keys::table.find(id))
         .set(api_keys::revoked_at.eq(diesel::dsl::sql::<

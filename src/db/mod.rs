@@ -15,6 +15,7 @@ pub mod login_attempts;
 pub mod media;
 pub mod outbox;
 pub mod password_resets;
+pub mod privacy;
 pub mod report_contacts;
 pub mod report_events;
 pub mod report_followers;

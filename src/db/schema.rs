@@ -434,6 +434,7 @@ diesel::table! {
         hidden_reason -> Nullable<Text>,
         hidden_by -> Nullable<Uuid>,
         contact_erased_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
         // search_text (generated, queried by name in SQL only) is left out
     }
 }

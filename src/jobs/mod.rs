@@ -7,6 +7,7 @@ pub mod digest;
 pub mod ioc_push;
 pub mod media_sweeper;
 pub mod outbox;
+pub mod retention;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub fn spawn(state: Arc<AppState>) {
     tokio::spawn(media_sweeper::run(state.clone()));
     tokio::spawn(deadlines::run(state.clone()));
     tokio::spawn(digest::run(state.clone()));
+    tokio::spawn(retention::run(state.clone()));
     if state.settings.ioc.push_url.is_some() {
         tokio::spawn(ioc_push::run(state.clone()));
     }

@@ -16,7 +16,7 @@ use crate::domain::identity::{Email, FullName, IdentityError, NewPassword, Phone
 use crate::error::{ApiError, ErrorCode, FieldError, Text};
 use crate::startup::AppState;
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
     pub id: Uuid,
     /// E.164, e.g. `+84912345678`.

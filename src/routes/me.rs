@@ -173,8 +173,9 @@ pub async fn patch_me(
     Ok(HttpResponse::Ok().json(UserResponse::from(updated)))
 }
 
-/// Deletes the account: contact data and name are erased, sessions end, devices are forgotten.
-/// Reports stay, anonymised.
+/// Deletes the account (the right to erasure): name, phone, email and password are erased, every
+/// session ends, devices, follows, pending messages and sign-in records are forgotten. Reports,
+/// ratings and timeline actions stay for the district's record, with no link left to the person.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -201,14 +202,41 @@ pub async fn delete_me(
             "The last admin cannot delete their account; create another admin first",
         ));
     }
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        db::users::anonymise(conn, id).await?;
-        db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
-        db::devices::remove_all_of_user(conn, id).await?;
-        db::password_resets::delete_all_of_user(conn, id).await?;
-        Ok(())
-    })
-    .await?;
+    let erased = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let Some(me) = db::users::find(conn, id).await? else {
+                return Ok(None);
+            };
+            let erased = db::privacy::erase_links(
+                conn,
+                id,
+                me.email.as_deref(),
+                me.phone.as_deref(),
+                chrono::Utc::now(),
+            )
+            .await?;
+            db::users::anonymise(conn, id).await?;
+            db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
+            db::audit::record(
+                conn,
+                db::audit::Change {
+                    actor: (&*user).into(),
+                    action: "user.erase",
+                    entity_type: "user",
+                    entity_id: Some(id.to_string()),
+                    report_id: None,
+                    subject_user_id: Some(id),
+                    before: None,
+                    after: serde_json::to_value(&erased).ok(),
+                },
+            )
+            .await?;
+            Ok(Some(erased))
+        })
+        .await?;
+    if let Some(erased) = erased {
+        tracing::info!(user = %id, reports = erased.reports_unlinked, messages = erased.messages_dropped, "account erased at its owner's request");
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -287,4 +315,116 @@ pub async fn remove_device(
     } else {
         Err(ApiError::not_found())
     }
+}
+
+/// Everything the system holds about the caller (the right of access, Law 91/2025/QH15).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountExport {
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub account: UserResponse,
+    /// Every report they submitted, as they see it: description, place, photos' URLs, status,
+    /// tracking code, and the consent given with it.
+    pub reports: Vec<super::reports::ReportView>,
+    /// The privacy notice version accepted with each report, and when.
+    pub consents: Vec<ExportedConsent>,
+    pub ratings: Vec<db::privacy::ExportedRating>,
+    /// Reports they follow ("me too").
+    pub follows: Vec<db::privacy::ExportedFollow>,
+    /// What they did on reports' timelines (reopening, with their reason).
+    pub actions: Vec<db::privacy::ExportedAction>,
+    /// Phones registered for push.
+    pub devices: Vec<db::privacy::ExportedDevice>,
+    /// Sign-ins (sessions), ended ones included.
+    pub sessions: Vec<db::privacy::ExportedSession>,
+    /// Photos uploaded but not attached to a report (deleted after 24 hours).
+    pub unattached_photos: Vec<super::reports::PhotoRef>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedConsent {
+    pub report_id: uuid::Uuid,
+    pub tracking_code: Option<String>,
+    /// The version of the privacy notice accepted.
+    pub version: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Downloads everything held about the caller as one JSON document.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's data", body = AccountExport),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an account (API key)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/me/export")]
+pub async fn export_me(
+    user: Authenticated<Accounts>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    use super::reports::{Audience, page};
+    use crate::db::reports::FeedFilter;
+    let id = user.id;
+    let filter = FeedFilter {
+        reporter: Some(id),
+        ..FeedFilter::default()
+    };
+    let mut reports = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let p = page(
+            &state,
+            &filter,
+            cursor.as_deref(),
+            Some(100),
+            Audience::Owner,
+        )
+        .await?;
+        reports.extend(p.items);
+        match p.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut conn = state.conn().await?;
+    let me = db::users::find(&mut conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let consents = reports
+        .iter()
+        .filter_map(|r| {
+            r.consent.as_ref().map(|c| ExportedConsent {
+                report_id: r.id,
+                tracking_code: r.tracking_code.clone(),
+                version: c.version.clone(),
+                at: c.at,
+            })
+        })
+        .collect();
+    let body = AccountExport {
+        generated_at: chrono::Utc::now(),
+        account: UserResponse::from(me),
+        consents,
+        reports,
+        ratings: db::privacy::ratings_by(&mut conn, id).await?,
+        follows: db::privacy::follows_by(&mut conn, id).await?,
+        actions: db::privacy::actions_by(&mut conn, id).await?,
+        devices: db::privacy::devices_of(&mut conn, id).await?,
+        sessions: db::privacy::sessions_of(&mut conn, id).await?,
+        unattached_photos: db::privacy::loose_media_of(&mut conn, id)
+            .await?
+            .iter()
+            .map(|m| super::reports::photo_ref(&state, m))
+            .collect(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"phananh-{id}.json\""),
+        ))
+        .json(body))
 }

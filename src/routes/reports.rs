@@ -144,8 +144,55 @@ pub struct Reporter {
 
 /// The reporter of `r` as the handling staff see them: the account's contact details (unless the
 /// reporter chose `anonymous`, which only admins see through), or those a partner application
-/// passed on.
+/// passed on. Every disclosure is written to the audit log (`contact.read`: who looked at whose
+/// data, from which ticket) — the law asks that access to personal data be accountable.
 pub(crate) async fn reporter(
+    conn: &mut AsyncPgConnection,
+    r: &db::reports::Report,
+    admin: bool,
+    viewer: (Uuid, Role),
+) -> Result<Option<Reporter>, ApiError> {
+    let shown = contact_of(conn, r, admin).await?;
+    if let Some(contact) = &shown
+        && (contact.phone.is_some() || contact.email.is_some() || !contact.full_name.is_empty())
+    {
+        let fields: Vec<&str> = [
+            contact.phone.is_some().then_some("phone"),
+            contact.email.is_some().then_some("email"),
+            (!contact.full_name.is_empty()).then_some("full_name"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        db::audit::record(
+            conn,
+            db::audit::Change {
+                actor: db::audit::Actor::User {
+                    id: viewer.0,
+                    role: viewer.1,
+                },
+                action: "contact.read",
+                entity_type: if contact.id.is_some() {
+                    "user"
+                } else {
+                    "report_contact"
+                },
+                entity_id: Some(contact.id.unwrap_or(r.id).to_string()),
+                report_id: Some(r.id),
+                subject_user_id: contact.id,
+                before: None,
+                after: Some(serde_json::json!({
+                    "fields": fields,
+                    "tracking_code": r.tracking_code,
+                })),
+            },
+        )
+        .await?;
+    }
+    Ok(shown)
+}
+
+async fn contact_of(
     conn: &mut AsyncPgConnection,
     r: &db::reports::Report,
     admin: bool,
@@ -936,6 +983,8 @@ pub(crate) enum Audience {
     /// Staff of the handling department, or an admin.
     Staff {
         admin: bool,
+        /// Who is looking (their reading of the reporter's contact is audited).
+        viewer: (Uuid, Role),
     },
 }
 
@@ -944,9 +993,15 @@ pub(crate) fn audience(user: Option<&AuthUser>, r: &db::reports::Report) -> Audi
         return Audience::Public;
     };
     match user.role {
-        Role::Admin => Audience::Staff { admin: true },
+        Role::Admin => Audience::Staff {
+            admin: true,
+            viewer: (user.id, user.role),
+        },
         Role::Staff | Role::Manager if user.department == Some(r.department_id) => {
-            Audience::Staff { admin: false }
+            Audience::Staff {
+                admin: false,
+                viewer: (user.id, user.role),
+            }
         }
         _ if r.reporter_id == Some(user.id) => Audience::Owner,
         _ => Audience::Public,
@@ -963,7 +1018,7 @@ pub(crate) async fn view(
     let r = row.report;
     let private = audience != Audience::Public;
     let reporter = match audience {
-        Audience::Staff { admin } => reporter(conn, &r, admin).await?,
+        Audience::Staff { admin, viewer } => reporter(conn, &r, admin, viewer).await?,
         _ => None,
     };
     Ok(ReportView {
@@ -1330,7 +1385,7 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     }
 }
 
-async fn page(
+pub(crate) async fn page(
     state: &AppState,
     filter: &FeedFilter,
     cursor: Option<&str>,

@@ -295,7 +295,7 @@ async fn detail(
 ) -> Result<TicketDetail, ApiError> {
     let now = Utc::now();
     let r = row.report.clone();
-    let reporter = reporter(conn, &r, user.role == Role::Admin).await?;
+    let reporter = reporter(conn, &r, user.role == Role::Admin, (user.id, user.role)).await?;
     let photos = db::media::for_reports(conn, &[r.id])
         .await?
         .iter()

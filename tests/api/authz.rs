@@ -34,6 +34,7 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ("POST", "/api/v1/me/devices") => Roles(ACCOUNTS),
         ("DELETE", "/api/v1/me/devices/{token}") => Roles(ACCOUNTS),
         ("GET", "/api/v1/me/reports") => Roles(ACCOUNTS),
+        ("GET", "/api/v1/me/export") => Roles(ACCOUNTS),
         ("POST", "/api/v1/media" | "/api/v1/reports") => Roles(ACCOUNTS),
         ("GET", "/api/v1/media/{id}/{rendition}") => Public,
         ("GET", "/api/v1/reports" | "/api/v1/reports/{id}" | "/api/v1/reports/{id}/events") => {
@@ -53,6 +54,7 @@ fn decision(method: &str, path: &str) -> Option<Access> {
             | "/api/v1/stats/export.csv",
         ) => Roles(&["manager", "admin", "ioc"]),
         ("GET", "/api/v1/admin/outbox") => Roles(&["admin"]),
+        ("GET", "/api/v1/admin/audit") => Roles(&["admin"]),
         ("POST", "/api/v1/admin/outbox/{id}/retry") => Roles(&["admin"]),
         (
             "GET",

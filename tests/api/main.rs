@@ -15,6 +15,7 @@ mod migrations;
 mod notifications;
 mod open311;
 mod openapi;
+mod privacy;
 mod reports;
 mod routing;
 mod smtp;

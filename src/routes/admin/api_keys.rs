@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 use crate::auth::{Admins, Authenticated, AuthenticatedJson};
 use crate::db;
+use crate::db::audit::Change;
 use crate::domain::account::ApiKeyPurpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::routes::reports::field;
 use crate::startup::AppState;
+use diesel_async::AsyncConnection;
 
 /// An API key as listed: never the key itself, which only its creator saw once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,7 +103,25 @@ pub async fn create_api_key(
     }
     let (key, hash, prefix) = crate::auth::tokens::new_api_key();
     let mut conn = state.conn().await?;
-    let created = db::api_keys::insert(&mut conn, name, body.purpose, &hash, &prefix).await?;
+    let created = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let created = db::api_keys::insert(conn, name, body.purpose, &hash, &prefix).await?;
+            let item = ApiKeyItem::from(created.clone());
+            db::audit::record(
+                conn,
+                Change::of(
+                    &user,
+                    "api_key.create",
+                    "api_key",
+                    created.id,
+                    None::<&()>,
+                    Some(&item),
+                ),
+            )
+            .await?;
+            Ok(created)
+        })
+        .await?;
     tracing::info!(api_key = %created.id, purpose = ?created.purpose, admin = %user.id, "API key created");
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -163,8 +183,32 @@ pub async fn revoke_api_key(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     let mut conn = state.conn().await?;
-    let revoked = db::api_keys::revoke(&mut conn, path.into_inner())
+    let revoked = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let Some(before) = db::api_keys::find(conn, id).await? else {
+                return Ok(None);
+            };
+            let after = db::api_keys::revoke(conn, id).await?;
+            if let Some(after) = &after
+                && before.revoked_at.is_none()
+            {
+                db::audit::record(
+                    conn,
+                    Change::of(
+                        &*admin,
+                        "api_key.revoke",
+                        "api_key",
+                        id,
+                        Some(&ApiKeyItem::from(before)),
+                        Some(&ApiKeyItem::from(after.clone())),
+                    ),
+                )
+                .await?;
+            }
+            Ok(after)
+        })
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(api_key = %revoked.id, admin = %admin.id, "API key revoked");

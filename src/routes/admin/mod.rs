@@ -3,5 +3,6 @@
 //! One module per resource.
 
 pub mod api_keys;
+pub mod audit;
 pub mod outbox;
 pub mod routing;

@@ -1,0 +1,251 @@
+//! Retention (product.md, "Privacy and trust"; Law 91/2025/QH15): personal data is kept no longer
+//! than the purpose needs. When a report has been finished (closed, rejected, duplicate) for
+//! `retention.months`, who reported it is erased — the link to their account, a partner's
+//! contact record, follows and ratings' authorship — while the report itself stays for the
+//! district's record and statistics. The unredacted originals of moderated photos are deleted at
+//! the same point: only the public (blurred) renditions remain.
+//!
+//! Safe with several server processes: each batch is claimed with `FOR UPDATE SKIP LOCKED`, so
+//! two processes never work on the same report, and a report is done exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Months, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db;
+use crate::db::schema::{
+    media, report_contacts, report_events, report_followers, report_ratings, reports,
+};
+use crate::domain::account::Role;
+use crate::media::store::PhotoStore;
+use crate::startup::AppState;
+
+/// Reports per transaction: short locks, and an audit line per batch.
+const BATCH: i64 = 200;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionPass {
+    /// Reports whose reporter was erased.
+    pub reports_anonymised: usize,
+    /// Moderated photos whose unredacted originals were deleted.
+    pub originals_deleted: usize,
+}
+
+pub async fn run(state: Arc<AppState>) {
+    let period = Duration::from_secs(state.settings.retention.interval_secs.max(1));
+    loop {
+        match state.pool.get().await {
+            Ok(mut conn) => {
+                match run_once(&mut conn, &state.photos, &state.settings, Utc::now()).await {
+                    Ok(p) if p == RetentionPass::default() => {}
+                    Ok(p) => tracing::info!(
+                        reports_anonymised = p.reports_anonymised,
+                        originals_deleted = p.originals_deleted,
+                        "retention: personal data past its period erased"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying later"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: no database connection; retrying later")
+            }
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// When data of reports finished before this moment is due for erasure.
+pub fn cutoff(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_sub_months(Months::new(settings.retention.months))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Everything due at `now`, in batches, until nothing is left. `now` is a parameter so that
+/// tests can run the job years ahead.
+pub async fn run_once(
+    conn: &mut AsyncPgConnection,
+    photos: &PhotoStore,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RetentionPass> {
+    let before = cutoff(settings, now);
+    let mut pass = RetentionPass::default();
+    loop {
+        let n = conn
+            .transaction::<usize, diesel::result::Error, _>(async |c| {
+                anonymise_batch(c, before, now).await
+            })
+            .await?;
+        pass.reports_anonymised += n;
+        if n < BATCH as usize {
+            break;
+        }
+    }
+    loop {
+        let (done, tried) = conn
+            .transaction::<(usize, usize), anyhow::Error, _>(async |c| {
+                delete_originals_batch(c, photos, before, now).await
+            })
+            .await?;
+        pass.originals_deleted += done;
+        // A batch of nothing but failures would only repeat itself: next pass.
+        if tried < BATCH as usize || done == 0 {
+            break;
+        }
+    }
+    if pass.reports_anonymised > 0 {
+        metrics::counter!("phananh_retention_reports_anonymised_total")
+            .increment(pass.reports_anonymised as u64);
+    }
+    Ok(pass)
+}
+
+async fn anonymise_batch(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let ids: Vec<Uuid> = reports::table
+        .filter(reports::contact_erased_at.is_null())
+        .filter(reports::finished_at.lt(before))
+        .order(reports::finished_at)
+        .limit(BATCH)
+        .select(reports::id)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(reports::table.filter(reports::id.eq_any(&ids)))
+        .set((
+            reports::reporter_id.eq(None::<Uuid>),
+            reports::contact_erased_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    let contacts =
+        diesel::delete(report_contacts::table.filter(report_contacts::report_id.eq_any(&ids)))
+            .execute(conn)
+            .await?;
+    diesel::delete(report_followers::table.filter(report_followers::report_id.eq_any(&ids)))
+        .execute(conn)
+        .await?;
+    diesel::update(report_ratings::table.filter(report_ratings::report_id.eq_any(&ids)))
+        .set(report_ratings::user_id.eq(None::<Uuid>))
+        .execute(conn)
+        .await?;
+    // Residents' own steps on the timeline (submitting, reopening); staff actions stay signed.
+    diesel::update(
+        report_events::table
+            .filter(report_events::report_id.eq_any(&ids))
+            .filter(report_events::actor_role.eq(Role::Citizen)),
+    )
+    .set(report_events::actor_id.eq(None::<Uuid>))
+    .execute(conn)
+    .await?;
+    diesel::update(media::table.filter(media::report_id.eq_any(&ids)))
+        .set(media::owner_id.eq(None::<Uuid>))
+        .execute(conn)
+        .await?;
+    db::audit::record(
+        conn,
+        db::audit::Change {
+            actor: db::audit::Actor::System,
+            action: "retention.anonymise",
+            entity_type: "retention",
+            entity_id: None,
+            report_id: None,
+            subject_user_id: None,
+            before: None,
+            after: Some(serde_json::json!({
+                "finished_before": before,
+                "reports": ids,
+                "partner_contacts_deleted": contacts,
+            })),
+        },
+    )
+    .await?;
+    Ok(ids.len())
+}
+
+/// Returns (deleted, tried).
+async fn delete_originals_batch(
+    conn: &mut AsyncPgConnection,
+    photos: &PhotoStore,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(usize, usize)> {
+    let finished = reports::table
+        .filter(reports::finished_at.lt(before))
+        .select(reports::id.nullable());
+    let rows: Vec<(Uuid, Option<String>, Option<String>)> = media::table
+        .filter(media::report_id.eq_any(finished))
+        .filter(
+            media::original_display_key
+                .is_not_null()
+                .or(media::original_thumbnail_key.is_not_null()),
+        )
+        .order(media::id)
+        .limit(BATCH)
+        .select((
+            media::id,
+            media::original_display_key,
+            media::original_thumbnail_key,
+        ))
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    let mut deleted = Vec::new();
+    for (id, display, thumbnail) in &rows {
+        // Files first: if a delete fails the keys stay, and a later pass tries again.
+        let files = async {
+            for key in [display, thumbnail].into_iter().flatten() {
+                photos.delete(key).await?;
+            }
+            Ok::<_, crate::media::store::StoreError>(())
+        };
+        match files.await {
+            Ok(()) => deleted.push(*id),
+            Err(e) => {
+                tracing::warn!(media = %id, error = %e, "retention: cannot delete a photo original; will retry");
+            }
+        }
+    }
+    if !deleted.is_empty() {
+        diesel::update(media::table.filter(media::id.eq_any(&deleted)))
+            .set((
+                media::original_display_key.eq(None::<String>),
+                media::original_thumbnail_key.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await?;
+        db::audit::record(
+            conn,
+            db::audit::Change {
+                actor: db::audit::Actor::System,
+                action: "retention.delete_originals",
+                entity_type: "retention",
+                entity_id: None,
+                report_id: None,
+                subject_user_id: None,
+                before: None,
+                after: Some(serde_json::json!({
+                    "finished_before": before,
+                    "at": now,
+                    "media": deleted,
+                })),
+            },
+        )
+        .await?;
+    }
+    Ok((deleted.len(), rows.len()))
+}
