@@ -198,11 +198,16 @@ pub async fn erase_links(
         diesel::delete(report_followers::table.filter(report_followers::user_id.eq(user)))
             .execute(conn)
             .await?;
-    erased.timeline_actions_unlinked =
-        diesel::update(report_events::table.filter(report_events::actor_id.eq(user)))
-            .set(report_events::actor_id.eq(None::<Uuid>))
-            .execute(conn)
-            .await?;
+    // A resident's own steps (submitting, reopening). What a civil servant did on a ticket is an
+    // official act and stays attributed (to an account with no name or contact left).
+    erased.timeline_actions_unlinked = diesel::update(
+        report_events::table
+            .filter(report_events::actor_id.eq(user))
+            .filter(report_events::actor_role.eq(crate::domain::account::Role::Citizen)),
+    )
+    .set(report_events::actor_id.eq(None::<Uuid>))
+    .execute(conn)
+    .await?;
     erased.photos_unlinked = diesel::update(media::table.filter(media::owner_id.eq(user)))
         .set(media::owner_id.eq(None::<Uuid>))
         .execute(conn)

@@ -534,6 +534,52 @@ async fn retention_erases_who_reported_finished_reports_after_the_period_and_onl
     .await;
     assert!(f.status().is_success());
 
+    // A partner application's report, with the contact it passed on, finished too.
+    let admin = account_token(&app, "admin", None).await;
+    let key: Value = post(
+        &app,
+        "/api/v1/admin/api-keys",
+        json!({"name": "Đối tác", "purpose": "open311"}),
+        Some(&admin),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let partner: Value = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([
+                ("api_key", key["key"].as_str().unwrap()),
+                ("service_code", "road"),
+                ("lat", "11.7394"),
+                ("long", "108.5884"),
+                ("description", "Ổ gà lớn giữa đường"),
+                ("email", "doi.tac.contact@example.vn"),
+                ("first_name", "Hoàng"),
+            ])
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partner_id = partner[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    act(
+        &app,
+        &manager,
+        &partner_id,
+        json!({"action": "reject", "public_note": "Đã có phản ánh khác"}),
+    )
+    .await;
+
     let mut conn = phananh::db::connect(&app.db.url).await.unwrap();
     let settings = crate::helpers::test_settings(&app.db.url, app.data_dir());
     let photos = phananh::media::store::PhotoStore::from_settings(&settings).unwrap();
@@ -552,7 +598,11 @@ async fn retention_erases_who_reported_finished_reports_after_the_period_and_onl
     // 25 months on: the finished report loses its reporter; the open one keeps it.
     let later = Utc::now() + Duration::days(760);
     let pass = run(&mut conn, later).await;
-    assert_eq!(pass.reports_anonymised, 1);
+    assert_eq!(pass.reports_anonymised, 2);
+    assert!(rows_containing(&app, "doi.tac.contact").await.is_empty());
+    let partner_ticket =
+        json_of(get_with(&app, &format!("/api/v1/tickets/{partner_id}"), &manager).await).await;
+    assert!(partner_ticket["reporter"].is_null(), "{partner_ticket}");
     let ticket =
         json_of(get_with(&app, &format!("/api/v1/tickets/{finished_id}"), &manager).await).await;
     assert!(ticket["reporter"].is_null(), "{ticket}");
@@ -590,7 +640,6 @@ async fn retention_erases_who_reported_finished_reports_after_the_period_and_onl
         .collect();
     assert_eq!(ids, [open_id.as_str()]);
     // Logged for the admin, by the system.
-    let admin = account_token(&app, "admin", None).await;
     let page = json_of(
         get_with(
             &app,
@@ -602,7 +651,13 @@ async fn retention_erases_who_reported_finished_reports_after_the_period_and_onl
     .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert!(page["items"][0]["actor_id"].is_null());
-    assert_eq!(page["items"][0]["after"]["reports"], json!([finished_id]));
+    let logged = page["items"][0]["after"]["reports"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(logged.len(), 2);
+    assert!(logged.contains(&json!(finished_id)) && logged.contains(&json!(partner_id)));
+    assert_eq!(page["items"][0]["after"]["partner_contacts_deleted"], 1);
 
     // Again: nothing left to do, nothing logged twice.
     assert_eq!(run(&mut conn, later).await.reports_anonymised, 0);
