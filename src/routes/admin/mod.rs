@@ -3,5 +3,8 @@
 //! One module per resource.
 
 pub mod api_keys;
+pub mod categories;
+pub mod departments;
 pub mod outbox;
 pub mod routing;
+pub mod routing_rules;
