@@ -15,6 +15,7 @@ use crate::db;
 use crate::db::audit::Change;
 use crate::domain::DeadlineUnit;
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::routes::catalog::Deadline;
 use crate::routes::reports::field;
 use crate::startup::AppState;
 
@@ -136,16 +137,8 @@ pub(crate) fn verb(
 
 // ---- categories ----
 
-/// How long the department has to resolve a report of the category.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Deadline {
-    /// 1–1000.
-    pub amount: i32,
-    pub unit: DeadlineUnit,
-}
-
 /// A category as administrators see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CategoryResource {
     pub id: Uuid,
     /// `^[a-z][a-z0-9_]{0,39}$`; never changes.
@@ -187,7 +180,7 @@ impl From<db::categories::Category> for CategoryResource {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CategoryList {
     pub items: Vec<CategoryResource>,
     /// Always null: every category is in `items`.
