@@ -85,3 +85,77 @@ pub async fn find_by_code(
         .await
         .optional()
 }
+
+/// Every category, inactive ones included, in display order (administration).
+pub async fn list_all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Category>> {
+    categories::table
+        .order((categories::sort_order, categories::code))
+        .select(Category::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Category>> {
+    categories::table
+        .find(id)
+        .select(Category::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The category, locked until the end of the transaction (a change reads it first).
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<Category>> {
+    categories::table
+        .find(id)
+        .select(Category::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Inserts and returns the new category; `None` when the code exists already.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewCategory<'_>,
+) -> QueryResult<Option<Category>> {
+    diesel::insert_into(categories::table)
+        .values(new)
+        .on_conflict(categories::code)
+        .do_nothing()
+        .returning(Category::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// What an administrator may change (the code never changes); `None` leaves a column alone.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = categories)]
+pub struct CategoryChange {
+    pub name_vi: Option<String>,
+    pub name_en: Option<String>,
+    pub description: Option<String>,
+    pub deadline_amount: Option<i32>,
+    pub deadline_unit: Option<DeadlineUnit>,
+    pub urgent: Option<bool>,
+    pub public: Option<bool>,
+    pub active: Option<bool>,
+    pub sort_order: Option<i32>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &CategoryChange,
+) -> QueryResult<Category> {
+    diesel::update(categories::table.find(id))
+        .set(change)
+        .returning(Category::as_returning())
+        .get_result(conn)
+        .await
+}

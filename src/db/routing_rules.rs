@@ -122,3 +122,175 @@ pub async fn department_kind_by_category(
     }
     Ok(best.into_iter().map(|(c, (k, _))| (c, k)).collect())
 }
+
+/// A rule with the codes of what it names (administration).
+#[derive(Debug, Clone)]
+pub struct RuleWithCodes {
+    pub rule: RoutingRule,
+    pub category_code: Option<String>,
+    pub area_code: Option<String>,
+    pub department_code: String,
+}
+
+/// What `GET /admin/routing-rules` filters on (codes; `None` = any).
+#[derive(Debug, Default, Clone)]
+pub struct RuleFilter {
+    pub category: Option<String>,
+    pub area: Option<String>,
+    pub department: Option<String>,
+    pub active: Option<bool>,
+}
+
+fn with_codes(
+    rows: Vec<(RoutingRule, Option<String>, Option<String>, String)>,
+) -> Vec<RuleWithCodes> {
+    rows.into_iter()
+        .map(
+            |(rule, category_code, area_code, department_code)| RuleWithCodes {
+                rule,
+                category_code,
+                area_code,
+                department_code,
+            },
+        )
+        .collect()
+}
+
+/// Rules with their codes, by number, optionally filtered (`id` for one rule).
+async fn load_with_codes(
+    conn: &mut AsyncPgConnection,
+    id: Option<Uuid>,
+    filter: &RuleFilter,
+) -> QueryResult<Vec<RuleWithCodes>> {
+    use super::schema::{areas, categories, departments};
+    let mut q = routing_rules::table
+        .left_join(categories::table)
+        .left_join(areas::table)
+        .inner_join(departments::table)
+        .order(routing_rules::number)
+        .select((
+            RoutingRule::as_select(),
+            categories::code.nullable(),
+            areas::code.nullable(),
+            departments::code,
+        ))
+        .into_boxed();
+    if let Some(id) = id {
+        q = q.filter(routing_rules::id.eq(id));
+    }
+    if let Some(c) = &filter.category {
+        q = q.filter(categories::code.eq(c.clone()));
+    }
+    if let Some(a) = &filter.area {
+        q = q.filter(areas::code.eq(a.clone()));
+    }
+    if let Some(d) = &filter.department {
+        q = q.filter(departments::code.eq(d.clone()));
+    }
+    if let Some(active) = filter.active {
+        q = q.filter(routing_rules::active.eq(active));
+    }
+    Ok(with_codes(q.load(conn).await?))
+}
+
+/// Every rule (inactive ones included) matching `filter`, by number.
+pub async fn list_with_codes(
+    conn: &mut AsyncPgConnection,
+    filter: &RuleFilter,
+) -> QueryResult<Vec<RuleWithCodes>> {
+    load_with_codes(conn, None, filter).await
+}
+
+pub async fn find_with_codes(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<RuleWithCodes>> {
+    Ok(load_with_codes(conn, Some(id), &RuleFilter::default())
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// The rule, locked until the end of the transaction (a change reads it first).
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<RoutingRule>> {
+    routing_rules::table
+        .find(id)
+        .select(RoutingRule::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The rule for exactly this (category, area) pair (`None` = any), active or not.
+pub async fn find_by_pair(
+    conn: &mut AsyncPgConnection,
+    category_id: Option<Uuid>,
+    area_id: Option<Uuid>,
+) -> QueryResult<Option<RoutingRule>> {
+    let mut q = routing_rules::table
+        .select(RoutingRule::as_select())
+        .into_boxed();
+    q = match category_id {
+        Some(c) => q.filter(routing_rules::category_id.eq(c)),
+        None => q.filter(routing_rules::category_id.is_null()),
+    };
+    q = match area_id {
+        Some(a) => q.filter(routing_rules::area_id.eq(a)),
+        None => q.filter(routing_rules::area_id.is_null()),
+    };
+    q.first(conn).await.optional()
+}
+
+/// Inserts and returns the new rule; `None` when a rule for the same pair exists already.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewRoutingRule<'_>,
+) -> QueryResult<Option<RoutingRule>> {
+    diesel::insert_into(routing_rules::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .returning(RoutingRule::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// What an administrator may change (the pair never changes); `None` leaves a column alone.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = routing_rules)]
+pub struct RuleChange {
+    pub department_id: Option<Uuid>,
+    pub priority: Option<i32>,
+    pub note: Option<String>,
+    pub active: Option<bool>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &RuleChange,
+) -> QueryResult<RoutingRule> {
+    diesel::update(routing_rules::table.find(id))
+        .set(change)
+        .returning(RoutingRule::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Active rules that send reports to department `id`, by number.
+pub async fn active_numbers_for_department(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Vec<i32>> {
+    routing_rules::table
+        .filter(routing_rules::department_id.eq(id))
+        .filter(routing_rules::active.eq(true))
+        .order(routing_rules::number)
+        .select(routing_rules::number)
+        .load(conn)
+        .await
+}

@@ -71,6 +71,18 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ("GET", "/api/v1/admin/routing/explain") => Roles(&["admin"]),
         ("GET", "/api/v1/admin/api-keys") => Roles(&["admin"]),
         ("DELETE", "/api/v1/admin/api-keys/{id}") => Roles(&["admin"]),
+        (
+            "GET" | "POST",
+            "/api/v1/admin/categories"
+            | "/api/v1/admin/departments"
+            | "/api/v1/admin/routing-rules",
+        ) => Roles(&["admin"]),
+        (
+            "GET" | "PATCH" | "DELETE",
+            "/api/v1/admin/categories/{id}"
+            | "/api/v1/admin/departments/{id}"
+            | "/api/v1/admin/routing-rules/{id}",
+        ) => Roles(&["admin"]),
         _ => return None,
     })
 }

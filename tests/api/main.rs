@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod admin_catalog;
 mod authz;
 mod catalog;
 mod cli;

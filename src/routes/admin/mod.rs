@@ -4,5 +4,8 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod categories;
+pub mod departments;
 pub mod outbox;
 pub mod routing;
+pub mod routing_rules;
