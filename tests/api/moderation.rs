@@ -45,7 +45,9 @@ async fn anonymous(app: &TestApp, path: &str) -> reqwest::Response {
     app.client.get(app.url(path)).send().await.unwrap()
 }
 
+/// `GET url` (a URL the API answered, under the default `public_url`, or one of `app.url`).
 async fn fetch(app: &TestApp, url: &str, token: Option<&str>) -> reqwest::Response {
+    let url = url.replace("http://localhost:8080", &app.address);
     let mut req = app.client.get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -735,6 +737,19 @@ async fn a_blurred_photo_gets_new_urls_and_its_original_stays_for_the_staff() {
         unredacted
     );
     assert_eq!(audit_rows(&app, "media.redact", &c.id).await.len(), 3);
+    // On disk: the original pair and the current blurred pair; the first blurred pair, which no
+    // row refers to any more, is gone.
+    let dir = app.data_dir().join("media/photos").join(&c.photo_id);
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files.contains(&"display.jpg".to_owned()), "{files:?}");
+    assert!(files.contains(&"thumbnail.jpg".to_owned()), "{files:?}");
+    let stamp = newest.rsplit('=').next().unwrap();
+    let blurred: Vec<&String> = files.iter().filter(|f| f.contains("blurred")).collect();
+    assert!(blurred.iter().all(|f| f.contains(stamp)), "{files:?}");
 }
 
 #[tokio::test]
