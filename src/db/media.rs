@@ -36,6 +36,39 @@ pub struct Media {
     pub expires_at: Option<DateTime<Utc>>,
     /// Attached by staff to an event (an "after" photo), not one of the reporter's.
     pub from_staff: bool,
+    /// Moderation: `blurred` (the public renditions are a blurred copy) or `removed` (no public
+    /// rendition); `None` for an unredacted photo.
+    pub redaction: Option<String>,
+    pub redacted_at: Option<DateTime<Utc>>,
+    pub redacted_by: Option<Uuid>,
+    /// The unredacted renditions of a redacted photo, for staff.
+    pub original_display_key: Option<String>,
+    pub original_thumbnail_key: Option<String>,
+}
+
+/// `media.redaction` values.
+pub const BLURRED: &str = "blurred";
+pub const REMOVED: &str = "removed";
+
+impl Media {
+    /// Withdrawn from the public by moderation: in no public list, no public rendition.
+    pub fn is_removed(&self) -> bool {
+        self.redaction.as_deref() == Some(REMOVED)
+    }
+
+    /// The unredacted display rendition (the display itself while unredacted).
+    pub fn original_display(&self) -> &str {
+        self.original_display_key
+            .as_deref()
+            .unwrap_or(&self.display_key)
+    }
+
+    /// The unredacted thumbnail (the thumbnail itself while unredacted).
+    pub fn original_thumbnail(&self) -> &str {
+        self.original_thumbnail_key
+            .as_deref()
+            .unwrap_or(&self.thumbnail_key)
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -101,6 +134,35 @@ pub async fn find_by_key(
         .first(conn)
         .await
         .optional()
+}
+
+/// A moderation of a photo's public renditions: the new public keys (a blurred copy; `None`
+/// leaves them, as removing does: a removed photo has no public rendition at all), the kept
+/// originals and who did it.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = media)]
+pub struct Redaction<'a> {
+    pub redaction: &'a str,
+    pub redacted_at: DateTime<Utc>,
+    pub redacted_by: Uuid,
+    pub display_key: Option<&'a str>,
+    pub display_bytes: Option<i64>,
+    pub thumbnail_key: Option<&'a str>,
+    pub thumbnail_bytes: Option<i64>,
+    pub original_display_key: &'a str,
+    pub original_thumbnail_key: &'a str,
+}
+
+pub async fn redact(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &Redaction<'_>,
+) -> QueryResult<()> {
+    diesel::update(media::table.find(id))
+        .set(change)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Locks the given photos for attaching them to a report in this transaction.

@@ -46,6 +46,25 @@ pub struct EventDetails {
     /// Assignment: the new assignee (`None` with `unassigned` for a cleared one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Uuid>,
+    /// Moderation, `edit_description`: the public description before and after (staff only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Moderation, `redact`: which photo, and how (`blurred` or `removed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<String>,
+}
+
+/// Timeline events of moderation (`hide`, `unhide`, `edit_description`, `redact`): internal,
+/// shown to the handling staff and admins only, never in a public timeline.
+pub const MODERATION_ACTIONS: [&str; 4] = ["hide", "unhide", "edit_description", "redact"];
+
+/// Whether an event is moderation's (internal to staff).
+pub fn is_moderation(action: &str) -> bool {
+    MODERATION_ACTIONS.contains(&action)
 }
 
 impl EventDetails {
@@ -135,7 +154,7 @@ pub async fn latest_public_notes(
         .collect())
 }
 
-/// Timeline events of public reports (public categories) between two times, oldest first, a
+/// Timeline events of public reports (public categories, not hidden) between two times, oldest first, a
 /// page by offset; the `created` events left out (they are the requests themselves). Open311
 /// `servicerequestupdates`.
 pub async fn public_between(
@@ -148,7 +167,9 @@ pub async fn public_between(
     report_events::table
         .inner_join(reports::table.inner_join(categories::table))
         .filter(categories::public.eq(true))
+        .filter(reports::hidden_at.is_null())
         .filter(report_events::action.ne("created"))
+        .filter(report_events::action.ne_all(MODERATION_ACTIONS))
         // What the public can follow: a change of state, of department or deadline, or a note.
         .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
             "(report_events.public_note IS NOT NULL \

@@ -50,9 +50,19 @@ pub struct Report {
     pub ack_working_minutes: Option<i32>,
     /// Working minutes from submission to the current resolution (statistics).
     pub resolve_working_minutes: Option<i32>,
+    /// Moderation: hidden from the public (feed, detail, Open311, photos) since then; its
+    /// reporter and the staff still see it.
+    pub hidden_at: Option<DateTime<Utc>>,
+    pub hidden_reason: Option<String>,
+    pub hidden_by: Option<Uuid>,
 }
 
 impl Report {
+    /// Hidden from the public by moderation.
+    pub fn is_hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+
     /// Open and past its deadline at `now`.
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
         self.status.is_open() && self.due_at < now
@@ -179,7 +189,7 @@ macro_rules! inside {
 }
 
 /// Newest first, at most `limit` rows after `cursor`. The public feed (no `reporter`) shows
-/// public categories only.
+/// public categories only, and no report hidden by moderation.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &FeedFilter,
@@ -189,7 +199,11 @@ pub async fn list(
     let mut q = with_names!().into_boxed();
     match filter.reporter {
         Some(reporter) => q = q.filter(reports::reporter_id.eq(reporter)),
-        None => q = q.filter(categories::public.eq(true)),
+        None => {
+            q = q
+                .filter(categories::public.eq(true))
+                .filter(reports::hidden_at.is_null())
+        }
     }
     if let Some(b) = filter.bbox {
         q = q.filter(inside!(b));
@@ -235,6 +249,8 @@ pub async fn open_nearby(
         .filter(reports::status.eq_any(ReportStatus::OPEN))
         .filter(reports::created_at.ge(since))
         .filter(reports::id.ne(exclude))
+        // Shown to the resident submitting: nothing hidden from the public.
+        .filter(reports::hidden_at.is_null())
         .order(reports::created_at.desc())
         .limit(200)
         .select(Report::as_select())
@@ -262,6 +278,11 @@ pub struct ReportChange {
     pub reopen_count: Option<i32>,
     pub ack_working_minutes: Option<Option<i32>>,
     pub resolve_working_minutes: Option<Option<i32>>,
+    /// Moderation: the public description.
+    pub description: Option<String>,
+    pub hidden_at: Option<Option<DateTime<Utc>>>,
+    pub hidden_reason: Option<Option<String>>,
+    pub hidden_by: Option<Option<Uuid>>,
 }
 
 /// Applies `change` if the row is still at `version` (optimistic concurrency: two staff acting
@@ -586,7 +607,8 @@ pub struct RequestFilter {
     pub bbox: Option<BoundingBox>,
 }
 
-/// Public reports (public categories only), newest first, a page by offset.
+/// Public reports (public categories only, none hidden by moderation), newest first, a page by
+/// offset.
 pub async fn list_requests(
     conn: &mut AsyncPgConnection,
     filter: &RequestFilter,
@@ -595,6 +617,7 @@ pub async fn list_requests(
 ) -> QueryResult<Vec<ReportWithNames>> {
     let mut q = with_names!()
         .filter(categories::public.eq(true))
+        .filter(reports::hidden_at.is_null())
         .into_boxed();
     if let Some((ids, codes)) = &filter.only {
         q = q.filter(

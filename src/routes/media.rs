@@ -43,8 +43,32 @@ pub fn media_urls(public_url: &str, id: Uuid) -> (String, String) {
     )
 }
 
+/// The renditions' URLs of this photo as it now is: a photo blurred by moderation gets new ones
+/// (`?v=` its redaction time), since the old ones were served `immutable` and caches may hold
+/// the unredacted image under them.
+pub fn media_urls_of(public_url: &str, m: &db::media::Media) -> (String, String) {
+    let (display, thumbnail) = media_urls(public_url, m.id);
+    match version(m) {
+        Some(v) => (format!("{display}?v={v}"), format!("{thumbnail}?v={v}")),
+        None => (display, thumbnail),
+    }
+}
+
+/// The unredacted image of a moderated photo, for staff.
+pub fn original_url(public_url: &str, id: Uuid) -> String {
+    format!(
+        "{}/api/v1/media/{id}/original.jpg",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// What changes a photo's public renditions: its redaction time.
+fn version(m: &db::media::Media) -> Option<i64> {
+    m.redacted_at.map(|t| t.timestamp_micros())
+}
+
 fn response(state: &AppState, row: &db::media::Media, exif: Option<Coordinates>) -> MediaResponse {
-    let (url, thumbnail_url) = media_urls(&state.settings.public_url, row.id);
+    let (url, thumbnail_url) = media_urls_of(&state.settings.public_url, row);
     MediaResponse {
         id: row.id,
         content_type: "image/jpeg".into(),
@@ -368,12 +392,16 @@ pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, 
         })
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 pub enum Rendition {
     #[serde(rename = "display.jpg")]
     Display,
     #[serde(rename = "thumbnail.jpg")]
     Thumbnail,
+    /// The unredacted display image of a photo moderated (blurred or removed): the handling
+    /// staff and admins only.
+    #[serde(rename = "original.jpg", alias = "original")]
+    Original,
 }
 
 impl Rendition {
@@ -381,6 +409,7 @@ impl Rendition {
         match self {
             Rendition::Display => "display",
             Rendition::Thumbnail => "thumbnail",
+            Rendition::Original => "original",
         }
     }
 }
@@ -389,13 +418,16 @@ impl Rendition {
 #[into_params(parameter_in = Path)]
 pub struct MediaPath {
     pub id: Uuid,
-    /// `display.jpg` or `thumbnail.jpg`
+    /// `display.jpg`, `thumbnail.jpg`, or (staff) `original.jpg`
     pub rendition: Rendition,
 }
 
 /// A stored rendition of a photo. A photo attached to a report is visible as the report is
-/// (public categories to anyone; otherwise its reporter, the handling staff and admins); one not
-/// attached yet only to its uploader and admins. Anyone else gets 404.
+/// (public categories not hidden by moderation to anyone; otherwise its reporter, the handling
+/// staff and admins); one not attached yet only to its uploader and admins. A photo removed by
+/// moderation is visible to the handling staff and admins only; a blurred one shows everyone the
+/// blurred copy. `original.jpg`, the unredacted image, is for the handling staff and admins only.
+/// Anyone else gets 404.
 #[utoipa::path(
     tag = "reports",
     params(MediaPath),
@@ -420,36 +452,46 @@ pub async fn get_media_file(
         .await?
         .filter(|m| m.status == MediaStatus::Ready)
         .ok_or_else(ApiError::not_found)?;
-    // Attached: visible as its report is (public category, or the reporter, the handling staff
-    // and admins). Not attached yet: only its uploader and admins.
-    let (visible, public) = match row.report_id {
+    // Attached: visible as its report is (public category not hidden, or the reporter, the
+    // handling staff and admins). Not attached yet: only its uploader and admins.
+    let (visible, public, staff) = match row.report_id {
         Some(report) => match db::reports::find(&mut conn, report).await? {
             Some(r) => {
                 let audience = super::reports::audience(user.0.as_ref(), &r.report);
+                let public = r.category_public && !r.report.is_hidden();
                 (
-                    r.category_public || audience != super::reports::Audience::Public,
-                    r.category_public,
+                    public || audience != super::reports::Audience::Public,
+                    public,
+                    matches!(audience, super::reports::Audience::Staff { .. }),
                 )
             }
-            None => (false, false),
+            None => (false, false, false),
         },
         None => {
             let caller = user.0.as_ref();
             let own = caller.is_some_and(|u| row.owner_id == Some(u.id) || u.role == Role::Admin);
-            (own, false)
+            (own, false, false)
         }
     };
     drop(conn);
-    if !visible {
+    // The unredacted image is the handling staff's; a removed photo, too.
+    let staff_only = rendition == Rendition::Original || row.is_removed();
+    if !visible || (staff_only && !staff) {
         return Err(ApiError::not_found());
     }
-    let etag = format!("\"{id}-{}\"", rendition.name());
-    let cache = if public {
+    let etag = match version(&row) {
+        Some(v) => format!("\"{id}-{}-{v}\"", rendition.name()),
+        None => format!("\"{id}-{}\"", rendition.name()),
+    };
+    let cache = if rendition == Rendition::Original {
+        "private, no-store"
+    } else if public && !staff_only {
         "public, max-age=31536000, immutable"
     } else {
         "private, max-age=3600"
     };
-    // Renditions never change once stored: the tag is the id and the rendition.
+    // Renditions never change once stored (moderation writes new ones, under new URLs): the tag
+    // is the id, the rendition and the redaction's time.
     let fresh = request
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -462,8 +504,9 @@ pub async fn get_media_file(
             .finish());
     }
     let key = match rendition {
-        Rendition::Display => &row.display_key,
-        Rendition::Thumbnail => &row.thumbnail_key,
+        Rendition::Display => row.display_key.as_str(),
+        Rendition::Thumbnail => row.thumbnail_key.as_str(),
+        Rendition::Original => row.original_display(),
     };
     let bytes = state.photos.get(key).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found(),

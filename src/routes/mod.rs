@@ -11,6 +11,7 @@ pub mod health;
 mod http_cache;
 pub mod me;
 pub mod media;
+pub mod moderation;
 pub mod open311;
 pub mod reports;
 pub mod stats;
@@ -61,6 +62,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::get_ticket)
         .service(tickets::transition_ticket)
         .service(tickets::assign_ticket)
+        .service(moderation::hide_ticket)
+        .service(moderation::unhide_ticket)
+        .service(moderation::edit_description)
+        .service(moderation::redact_photo)
         .service(stats::stats_summary)
         .service(stats::stats_breakdown)
         .service(stats::stats_timeseries)
@@ -113,7 +118,7 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "accounts", description = "Sign-up, sign-in, tokens, password reset, the caller's own profile and devices"),
         (name = "catalog", description = "Public reference data: categories, areas (communes), departments"),
         (name = "reports", description = "Photos, report submission, the public feed, report detail and timeline"),
-        (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment"),
+        (name = "tickets", description = "The staff view: the department's queue, one ticket in full, lifecycle transitions and assignment, moderation of what the public sees (hide, description, photo redaction)"),
         (name = "stats", description = "Statistics for the IOC: the figures of any period and slice, each with its definition. Every figure counts the reports submitted in the period (local dates, Asia/Ho_Chi_Minh) in the state they are in now. Durations are in calendar hours (`…_hours`) and working hours (`…_working_hours`) apart. Callers: the IOC (`X-Api-Key`), managers, admins."),
         (name = "administration", description = "Running the deployment: the outbox of outgoing messages, API keys"),
         (name = "open311", description = "Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over the same reports: every resource as `.json` (bare arrays) and `.xml`; errors as `[{\"code\", \"description\"}]`; `api_key` (an API key of purpose `open311`) to submit; the mySociety `servicerequestupdates` extension."),

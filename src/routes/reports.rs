@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::media::{idempotency_key, media_urls};
+use super::media::{idempotency_key, media_urls_of, original_url};
 use crate::auth::{Accounts, AuthUser, Authenticated, AuthenticatedJson, MaybeAuthUser};
 use crate::db;
 use crate::db::enums::MediaStatus;
@@ -76,10 +76,18 @@ pub struct DepartmentRef {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PhotoRef {
     pub id: Uuid,
+    /// The display rendition. A photo blurred by moderation has new URLs (`?v=`).
     pub url: String,
     pub thumbnail_url: String,
     pub width: i32,
     pub height: i32,
+    /// Staff only, for a photo moderated: `blurred` (the public sees a blurred copy) or
+    /// `removed` (the public does not see it at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<String>,
+    /// Staff only, for a photo moderated: the unredacted image (rendition `original.jpg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_url: Option<String>,
 }
 
 /// An open report of the same category nearby, offered as "already reported — follow it".
@@ -262,6 +270,10 @@ pub struct ReportView {
     /// Private.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<Consent>,
+    /// Private: hidden from the public by moderation (the public gets 404 and never sees it
+    /// listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
     /// Staff only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reporter: Option<Reporter>,
@@ -284,8 +296,9 @@ pub struct UserRef {
 pub struct ReportEventView {
     pub id: Uuid,
     /// What happened: `created`, `accept`, `start`, `hold`, `resume`, `resolve`, `reject`,
-    /// `transfer`, `mark_duplicate`, `extend`, `assign`, `reopen`, `close`, or the marks of
-    /// the deadline job, `overdue` and `ack_overdue`.
+    /// `transfer`, `mark_duplicate`, `extend`, `assign`, `reopen`, `close`, the marks of
+    /// the deadline job, `overdue` and `ack_overdue`, or moderation (staff only): `hide`,
+    /// `unhide`, `edit_description`, `redact`.
     pub action: String,
     pub from_status: Option<ReportStatus>,
     pub to_status: ReportStatus,
@@ -315,6 +328,18 @@ pub struct ReportEventView {
     /// Assignment (staff only): who now works on it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee: Option<UserRef>,
+    /// `edit_description` (staff only): the public description before the edit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_before: Option<String>,
+    /// `edit_description` (staff only): the public description after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_after: Option<String>,
+    /// `redact` (staff only): the photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<Uuid>,
+    /// `redact` (staff only): `blurred` or `removed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -897,15 +922,48 @@ async fn create(
     })
 }
 
+/// A photo as anyone may see it. Callers showing it to the public leave out removed photos
+/// ([`db::media::Media::is_removed`]).
 pub(crate) fn photo_ref(state: &AppState, m: &db::media::Media) -> PhotoRef {
-    let (url, thumbnail_url) = media_urls(&state.settings.public_url, m.id);
+    let (url, thumbnail_url) = media_urls_of(&state.settings.public_url, m);
     PhotoRef {
         id: m.id,
         url,
         thumbnail_url,
         width: m.display_width,
         height: m.display_height,
+        redaction: None,
+        original_url: None,
     }
+}
+
+/// A photo as the handling staff see it: with its moderation and the unredacted image.
+pub(crate) fn staff_photo_ref(state: &AppState, m: &db::media::Media) -> PhotoRef {
+    let mut p = photo_ref(state, m);
+    if m.redaction.is_some() {
+        p.redaction = m.redaction.clone();
+        p.original_url = Some(original_url(&state.settings.public_url, m.id));
+    }
+    p
+}
+
+/// The photos of a report (or event) that `staff` or anyone else may see listed.
+pub(crate) fn photo_refs<'a>(
+    state: &AppState,
+    photos: impl IntoIterator<Item = &'a db::media::Media>,
+    staff: bool,
+) -> Vec<PhotoRef> {
+    photos
+        .into_iter()
+        .filter(|m| staff || !m.is_removed())
+        .map(|m| {
+            if staff {
+                staff_photo_ref(state, m)
+            } else {
+                photo_ref(state, m)
+            }
+        })
+        .collect()
 }
 
 /// Metres per degree of latitude (and of longitude at the equator).
@@ -966,8 +1024,8 @@ async fn duplicates(
             created_at: r.created_at,
             thumbnail_url: photos
                 .iter()
-                .find(|m| m.report_id == Some(r.id))
-                .map(|m| media_urls(&state.settings.public_url, m.id).1),
+                .find(|m| m.report_id == Some(r.id) && !m.from_staff && !m.is_removed())
+                .map(|m| media_urls_of(&state.settings.public_url, m).1),
         })
         .collect())
 }
@@ -1041,11 +1099,13 @@ pub(crate) async fn view(
             lon: r.lon,
             accuracy_m: if private { r.accuracy_m } else { None },
         },
-        photos: photos
-            .iter()
-            .filter(|m| m.report_id == Some(r.id) && !m.from_staff)
-            .map(|m| photo_ref(state, m))
-            .collect(),
+        photos: photo_refs(
+            state,
+            photos
+                .iter()
+                .filter(|m| m.report_id == Some(r.id) && !m.from_staff),
+            matches!(audience, Audience::Staff { .. }),
+        ),
         due_at: r.due_at,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -1059,19 +1119,20 @@ pub(crate) async fn view(
             version: r.consent_version.clone(),
             at: r.consent_at,
         }),
+        hidden: private.then_some(r.hidden_at.is_some()),
         reporter,
     })
 }
 
-/// Finds a report the caller may see: reports of non-public categories exist only for their
-/// reporter and staff (404 for anyone else).
+/// Finds a report the caller may see: reports of non-public categories, and reports hidden by
+/// moderation, exist only for their reporter and staff (404 for anyone else).
 pub(crate) fn visible(
     row: Option<ReportWithNames>,
     user: Option<&AuthUser>,
 ) -> Result<(ReportWithNames, Audience), ApiError> {
     let row = row.ok_or_else(ApiError::not_found)?;
     let who = audience(user, &row.report);
-    if !row.category_public && who == Audience::Public {
+    if (!row.category_public || row.report.is_hidden()) && who == Audience::Public {
         return Err(ApiError::not_found());
     }
     Ok((row, who))
@@ -1167,6 +1228,9 @@ pub(crate) async fn event_views(
     let mut users: std::collections::HashMap<Uuid, String> = Default::default();
     let mut items = Vec::with_capacity(events.len());
     for e in events {
+        if !staff && db::report_events::is_moderation(&e.action) {
+            continue;
+        }
         let details = db::report_events::EventDetails::from_json(e.details.as_ref());
         let from_department =
             department_ref(conn, &mut departments, details.from_department).await?;
@@ -1189,11 +1253,11 @@ pub(crate) async fn event_views(
         };
         items.push(ReportEventView {
             id: e.id,
-            photos: photos
-                .iter()
-                .filter(|m| m.event_id == Some(e.id))
-                .map(|m| photo_ref(state, m))
-                .collect(),
+            photos: photo_refs(
+                state,
+                photos.iter().filter(|m| m.event_id == Some(e.id)),
+                staff,
+            ),
             action: e.action,
             from_status: e.from_status,
             to_status: e.to_status,
@@ -1206,6 +1270,10 @@ pub(crate) async fn event_views(
             due_at_after: details.due_at_after,
             duplicate_of: details.duplicate_of,
             assignee,
+            description_before: details.before.filter(|_| staff),
+            description_after: details.after.filter(|_| staff),
+            media_id: details.media_id.filter(|_| staff),
+            redaction: details.redaction.filter(|_| staff),
             created_at: e.created_at,
         });
     }

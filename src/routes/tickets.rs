@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::present;
 use super::reports::{
     AreaRef, Consent, DepartmentRef, PhotoRef, ReportEventView, Reporter, UserRef, bad_query,
-    event_views, field, page_limit, photo_ref, reporter,
+    event_views, field, page_limit, reporter, staff_photo_ref,
 };
 use crate::auth::{
     AuthUser, Authenticated, AuthenticatedJson, DepartmentScope, Managers, StaffRoles,
@@ -82,6 +82,10 @@ pub struct Ticket {
     pub reopen_count: i32,
     /// Residents following it ("me too").
     pub follower_count: i32,
+    /// Hidden from the public by moderation (`POST /tickets/{id}/hide`): since when and why.
+    pub hidden: bool,
+    pub hidden_at: Option<DateTime<Utc>>,
+    pub hidden_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Changes with every transition and assignment; also the `ETag`. Send it back as
@@ -242,6 +246,9 @@ fn ticket(row: ReportWithNames, assignee: Option<UserRef>, now: DateTime<Utc>) -
         duplicate_of: r.duplicate_of,
         reopen_count: r.reopen_count,
         follower_count: r.follower_count,
+        hidden: r.hidden_at.is_some(),
+        hidden_at: r.hidden_at,
+        hidden_reason: r.hidden_reason,
         created_at: r.created_at,
         updated_at: r.updated_at,
         version: r.version,
@@ -287,7 +294,7 @@ pub(crate) async fn find_in_scope(
     }
 }
 
-async fn detail(
+pub(crate) async fn detail(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     user: &AuthUser,
@@ -300,7 +307,7 @@ async fn detail(
         .await?
         .iter()
         .filter(|m| !m.from_staff)
-        .map(|m| photo_ref(state, m))
+        .map(|m| staff_photo_ref(state, m))
         .collect();
     let events = event_views(conn, state, r.id, true).await?;
     let ratings = db::report_ratings::for_report(conn, r.id)
@@ -334,7 +341,10 @@ fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
-fn detail_response(status: actix_web::http::StatusCode, body: &TicketDetail) -> HttpResponse {
+pub(crate) fn detail_response(
+    status: actix_web::http::StatusCode,
+    body: &TicketDetail,
+) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, etag(body.ticket.version)))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))

@@ -47,6 +47,13 @@ fn decision(method: &str, path: &str) -> Option<Access> {
         ("POST", "/api/v1/tickets/{id}/transitions") => Roles(STAFF),
         ("POST", "/api/v1/tickets/{id}/assign") => Roles(MANAGERS),
         (
+            "POST",
+            "/api/v1/tickets/{id}/hide"
+            | "/api/v1/tickets/{id}/unhide"
+            | "/api/v1/tickets/{id}/description"
+            | "/api/v1/tickets/{id}/media/{media_id}/redact",
+        ) => Roles(STAFF),
+        (
             "GET",
             "/api/v1/stats/summary"
             | "/api/v1/stats/breakdown"
@@ -131,6 +138,7 @@ async fn every_operation_has_a_decision_and_the_server_enforces_it() {
                 .replace("{rendition}", "display.jpg")
                 .replace("{tracking_code}", "7KXM4R2QHD")
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{media_id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{format}", "json")
                 .replace("{service_code}", "road")
                 .replace("{service_request_id}", &uuid::Uuid::now_v7().to_string());

@@ -13,6 +13,7 @@ mod helpers;
 mod ioc;
 mod media;
 mod migrations;
+mod moderation;
 mod notifications;
 mod open311;
 mod openapi;

@@ -663,3 +663,25 @@ fn exif_location_reads_gps_without_decoding() {
     );
     assert_eq!(exif_location(b"not an image"), None);
 }
+
+#[test]
+fn blur_keeps_the_size_and_wipes_out_detail() {
+    let photo = process(&read_photo("gps/DSCN0010.jpg"), &PhotoLimits::default()).unwrap();
+    let (display, thumbnail) = blur(&photo.display.bytes, &PhotoLimits::default()).unwrap();
+    assert_eq!(
+        (display.width, display.height),
+        (photo.display.width, photo.display.height)
+    );
+    assert_eq!(
+        (thumbnail.width, thumbnail.height),
+        (photo.thumbnail.width, photo.thumbnail.height)
+    );
+    // Detail is what costs bytes in a JPEG: a strong blur leaves a fraction of them.
+    assert!(
+        display.bytes.len() * 4 < photo.display.bytes.len(),
+        "{} vs {}",
+        display.bytes.len(),
+        photo.display.bytes.len()
+    );
+    assert!(blur(b"not a jpeg", &PhotoLimits::default()).is_err());
+}

@@ -247,13 +247,13 @@ async fn service_requests(
         let r = &row.report;
         let own: Vec<PhotoRef> = photos
             .iter()
-            .filter(|m| m.report_id == Some(r.id) && !m.from_staff)
+            .filter(|m| m.report_id == Some(r.id) && !m.from_staff && !m.is_removed())
             .map(|m| photo_ref(state, m))
             .collect();
         let (timeline, extended) = if extensions {
             let timeline = events
                 .iter()
-                .filter(|e| e.report_id == r.id)
+                .filter(|e| e.report_id == r.id && !db::report_events::is_moderation(&e.action))
                 .map(|e| Note {
                     id: e.id,
                     datetime: w3c(e.created_at),
@@ -263,7 +263,7 @@ async fn service_requests(
                     description: e.public_note.clone(),
                     media_url: event_photos
                         .iter()
-                        .find(|m| m.event_id == Some(e.id))
+                        .find(|m| m.event_id == Some(e.id) && !m.is_removed())
                         .map(|m| photo_ref(state, m).url),
                 })
                 .collect();
@@ -618,7 +618,9 @@ pub async fn token(
             .await
             .or_open311(format)?
     };
-    let row = row.filter(|r| r.category_public).ok_or_else(not_found)?;
+    let row = row
+        .filter(|r| r.category_public && !r.report.is_hidden())
+        .ok_or_else(not_found)?;
     let answer = [TokenAnswer {
         service_request_id: row.report.id.to_string(),
         token: row.report.tracking_code,

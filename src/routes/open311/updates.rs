@@ -168,7 +168,7 @@ pub async fn list_updates(
             description: e.public_note.unwrap_or_default(),
             media_url: photos
                 .iter()
-                .find(|m| m.event_id == Some(e.id))
+                .find(|m| m.event_id == Some(e.id) && !m.is_removed())
                 .map(|m| crate::routes::reports::photo_ref(&state, m).url),
             external_status_code: e.to_status,
         })
