@@ -506,6 +506,10 @@ pub async fn get_media_file(
     let key = match rendition {
         Rendition::Display => row.display_key.as_str(),
         Rendition::Thumbnail => row.thumbnail_key.as_str(),
+        // A redacted photo whose original the retention job deleted has none left to show.
+        Rendition::Original if row.redaction.is_some() && row.original_display_key.is_none() => {
+            return Err(ApiError::not_found());
+        }
         Rendition::Original => row.original_display(),
     };
     let bytes = state.photos.get(key).await.map_err(|e| match e {

@@ -752,3 +752,87 @@ async fn two_retention_runs_at_once_erase_each_report_once() {
     let logged: i64 = count(&app, "SELECT coalesce(sum(jsonb_array_length(after->'reports')), 0)::bigint FROM audit_log WHERE action = 'retention.anonymise'").await;
     assert_eq!(logged, 12);
 }
+
+#[tokio::test]
+async fn retention_deletes_the_unredacted_original_of_a_blurred_photo_and_keeps_the_public_copy() {
+    let app = spawn_app().await;
+    let token = account_token(&app, "citizen", None).await;
+    let manager = account_token(&app, "manager", Some(KINH_TE)).await;
+    let photo1 = upload_ok(&app, &token, &photo("gps/DSCN0010.jpg")).await;
+    let photo_id = photo1["id"].as_str().unwrap().to_owned();
+    let mut body = report_body("road", KA_DO);
+    body["media_ids"] = json!([photo_id]);
+    let report = submit_ok(&app, &token, &body).await;
+    let id = report["id"].as_str().unwrap().to_owned();
+    let redacted = post(
+        &app,
+        &format!("/api/v1/tickets/{id}/media/{photo_id}/redact"),
+        json!({"mode": "blur", "reason": "Thấy rõ mặt người"}),
+        Some(&manager),
+    )
+    .await;
+    let redacted = json_of(redacted).await;
+    let blurred_url = redacted["url"].as_str().unwrap().to_owned();
+    let original = format!("/api/v1/media/{photo_id}/original.jpg");
+    assert_eq!(get_with(&app, &original, &manager).await.status(), 200);
+    act(
+        &app,
+        &manager,
+        &id,
+        json!({"action": "reject", "public_note": "Không thuộc thẩm quyền"}),
+    )
+    .await;
+
+    let settings = crate::helpers::test_settings(&app.db.url, app.data_dir());
+    let photos = phananh::media::store::PhotoStore::from_settings(&settings).unwrap();
+    let mut conn = phananh::db::connect(&app.db.url).await.unwrap();
+    let early = phananh::jobs::retention::run_once(
+        &mut conn,
+        &photos,
+        &settings,
+        Utc::now() + Duration::days(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(early.originals_deleted, 0);
+    let pass = phananh::jobs::retention::run_once(
+        &mut conn,
+        &photos,
+        &settings,
+        Utc::now() + Duration::days(760),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pass.originals_deleted, 1);
+    assert_eq!(pass.reports_anonymised, 1);
+    // The unredacted files are gone from the store; the blurred copy is what remains.
+    let dir = app.data_dir().join("media/photos").join(&photo_id);
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| f.contains("blurred")), "{files:?}");
+    assert_eq!(get_with(&app, &original, &manager).await.status(), 404);
+    let path = &blurred_url[blurred_url.find("/api/").unwrap()..];
+    let public = app.get(path).await;
+    assert_eq!(public.status(), 200);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM audit_log WHERE action = 'retention.delete_originals'"
+        )
+        .await,
+        1
+    );
+    // Nothing left to do on the next run.
+    let again = phananh::jobs::retention::run_once(
+        &mut conn,
+        &photos,
+        &settings,
+        Utc::now() + Duration::days(760),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, phananh::jobs::retention::RetentionPass::default());
+}
