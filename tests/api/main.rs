@@ -2,6 +2,9 @@
 
 mod accounts;
 mod admin;
+mod admin_areas;
+mod admin_holidays;
+mod admin_users;
 mod authz;
 mod catalog;
 mod cli;

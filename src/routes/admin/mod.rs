@@ -3,5 +3,9 @@
 //! One module per resource.
 
 pub mod api_keys;
+pub mod areas;
+pub mod holidays;
+mod input;
 pub mod outbox;
 pub mod routing;
+pub mod users;
