@@ -119,28 +119,16 @@ async fn ensure_template(server: &Config) -> String {
         .unwrap()
         .is_some();
     if !exists {
-        // Stale templates of older schemas go — once a day old, so that test runs of other
-        // checkouts (other branches, with other migrations) on the same server keep theirs.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        // Stale templates of older schemas go.
         for row in admin
             .query(
-                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database \
-                 WHERE datname LIKE 'phananh\\_tpl\\_%'",
+                "SELECT datname FROM pg_database WHERE datname LIKE 'phananh\\_tpl\\_%'",
                 &[],
             )
             .await
             .unwrap()
         {
             let old: String = row.get(0);
-            let built: Option<i64> = row
-                .get::<_, Option<String>>(1)
-                .and_then(|c| c.strip_prefix("built ").and_then(|t| t.parse().ok()));
-            if built.is_some_and(|t| now - t < 86_400) {
-                continue;
-            }
             let q = quote_ident(&old);
             let _ = admin
                 .batch_execute(&format!("ALTER DATABASE {q} IS_TEMPLATE false"))
@@ -166,16 +154,10 @@ async fn ensure_template(server: &Config) -> String {
             .expect("migrate and seed the template");
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} IS_TEMPLATE true; \
-                 COMMENT ON DATABASE {} IS 'built {}'",
+                "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} IS_TEMPLATE true",
                 quote_ident(&building),
                 quote_ident(&name),
-                quote_ident(&name),
-                quote_ident(&name),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs()
+                quote_ident(&name)
             ))
             .await
             .unwrap();
@@ -280,11 +262,6 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
-    }
-
-    /// The server's data directory (its local photo store lives under it).
-    pub fn data_dir(&self) -> &Path {
-        self._data_dir.path()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
