@@ -212,16 +212,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Holidays {
                 command: HolidaysCommand::Suggest { year },
             } => {
-                let days = crate::domain::holidays::suggest(year)
-                    .ok_or_else(|| anyhow::anyhow!("no calendar for {year}"))?;
+                if crate::domain::holidays::suggest(year).is_none() {
+                    anyhow::bail!("no calendar for {year}");
+                }
                 with_database(&settings, async |url| {
                     startup::prepare_database(url).await?;
                     let mut conn = db::connect(url).await?;
+                    let days = db::holidays::apply_suggestions(
+                        &mut conn,
+                        year,
+                        db::audit::Actor::System,
+                    )
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no calendar for {year}"))?;
                     for day in &days {
-                        let added =
-                            db::holidays::insert_day_off_if_absent(&mut conn, day.day, &day.name)
-                                .await?;
-                        let mark = if added { "added" } else { "kept (already set)" };
+                        let mark = if day.added { "added" } else { "kept (already set)" };
                         say(&format!("{}\t{}\t{mark}", day.day, day.name))?;
                     }
                     Ok(())

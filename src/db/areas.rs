@@ -178,9 +178,85 @@ pub struct ImportSummary {
     pub updated: usize,
 }
 
+/// What an import did, as the CLI prints it and `POST /admin/areas/import` answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub created: usize,
+    pub updated: usize,
+    /// Boundary vertices read, over every area.
+    pub vertices: usize,
+    pub codes: Vec<String>,
+}
+
+/// Why an import changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    /// The file: not JSON, not a FeatureCollection, or a bad feature (named).
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::area_import::ImportError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// The one import path of `phananh areas import` and `POST /api/v1/admin/areas/import`: checks
+/// the whole GeoJSON FeatureCollection (off the async threads) before touching the database,
+/// then upserts every area by code and writes one `area.import` audit line, all in one
+/// transaction. `progress(done, total)` is called after each area.
+pub async fn import_geojson(
+    conn: &mut AsyncPgConnection,
+    bytes: Vec<u8>,
+    actor: super::audit::Actor,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> Result<ImportReport, ImportFailure> {
+    let areas = tokio::task::spawn_blocking(move || {
+        crate::domain::area_import::parse_feature_collection(&bytes)
+    })
+    .await
+    .map_err(|e| {
+        ImportFailure::Invalid(crate::domain::area_import::ImportError::Json(e.to_string()))
+    })??;
+    let total = areas.len();
+    let vertices = areas.iter().map(|a| a.boundary.vertex_count()).sum();
+    let codes: Vec<String> = areas.iter().map(|a| a.code.as_str().to_owned()).collect();
+    use diesel_async::AsyncConnection;
+    let summary = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let summary = import(conn, &areas, &|n| progress(n, total)).await?;
+            super::audit::record(
+                conn,
+                super::audit::Change {
+                    actor,
+                    action: "area.import",
+                    entity_type: "area",
+                    entity_id: None,
+                    report_id: None,
+                    subject_user_id: None,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "imported": total,
+                        "created": summary.created,
+                        "updated": summary.updated,
+                        "codes": codes,
+                    })),
+                },
+            )
+            .await?;
+            Ok(summary)
+        })
+        .await?;
+    Ok(ImportReport {
+        imported: total,
+        created: summary.created,
+        updated: summary.updated,
+        vertices,
+        codes,
+    })
+}
+
 /// Upserts imported areas by code (the area currently in force under that code), all or nothing.
-/// `progress` is called after each area.
-pub async fn import(
+/// `progress` is called after each area. Callers go through [`import_geojson`].
+async fn import(
     conn: &mut AsyncPgConnection,
     imports: &[AreaImport],
     progress: &(dyn Fn(usize) + Send + Sync),
@@ -325,4 +401,107 @@ pub async fn name_in_sentence(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRe
         }
         None => name,
     })
+}
+
+/// One area with its boundary.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<AreaWithBoundary>> {
+    areas::table
+        .find(id)
+        .select(AreaWithBoundary::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Inserts an area (an admin's, which may already be ended), returning it.
+pub async fn insert_full(
+    conn: &mut AsyncPgConnection,
+    area: &NewArea<'_>,
+    valid_to: Option<NaiveDate>,
+) -> QueryResult<AreaWithBoundary> {
+    diesel::insert_into(areas::table)
+        .values((area, areas::valid_to.eq(valid_to)))
+        .returning(AreaWithBoundary::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// An admin's change to an area: `None` leaves a column as it is; `Some(None)` clears it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = areas)]
+pub struct AreaChange {
+    pub name: Option<String>,
+    pub full_name: Option<Option<String>>,
+    pub name_en: Option<Option<String>>,
+    pub kind: Option<AreaKind>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<Option<NaiveDate>>,
+    pub successor_id: Option<Option<Uuid>>,
+    pub boundary: Option<Option<serde_json::Value>>,
+    pub centroid_lat: Option<f64>,
+    pub centroid_lon: Option<f64>,
+    pub bbox_min_lon: Option<Option<f64>>,
+    pub bbox_min_lat: Option<Option<f64>>,
+    pub bbox_max_lon: Option<Option<f64>>,
+    pub bbox_max_lat: Option<Option<f64>>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &AreaChange,
+) -> QueryResult<AreaWithBoundary> {
+    diesel::update(areas::table.find(id))
+        .set(change)
+        .returning(AreaWithBoundary::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// What refers to an area: reports (or their timeline), departments, routing rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AreaReferences {
+    pub reports: i64,
+    pub departments: i64,
+    pub routing_rules: i64,
+}
+
+impl AreaReferences {
+    pub fn any(&self) -> bool {
+        self.reports + self.departments + self.routing_rules > 0
+    }
+}
+
+pub async fn references(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<AreaReferences> {
+    use super::schema::{departments, report_events, reports, routing_rules};
+    let reports: i64 = reports::table
+        .filter(reports::area_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let events: i64 = report_events::table
+        .filter(report_events::area_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let departments: i64 = departments::table
+        .filter(departments::area_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let routing_rules: i64 = routing_rules::table
+        .filter(routing_rules::area_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(AreaReferences {
+        reports: reports + events,
+        departments,
+        routing_rules,
+    })
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(areas::table.find(id)).execute(conn).await?;
+    Ok(n > 0)
 }

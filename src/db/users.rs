@@ -205,3 +205,88 @@ pub async fn department_recipients(
     out.retain(|e| seen.insert(e.to_lowercase()));
     Ok(out)
 }
+
+/// What `GET /admin/users` filters on.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub department: Option<Uuid>,
+    pub status: Option<UserStatus>,
+    /// Part of the name, email or phone, any case.
+    pub q: Option<String>,
+    /// Keyset cursor: accounts older than this one (ids are UUIDv7, so id order is age order).
+    pub before: Option<Uuid>,
+}
+
+/// Newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &UserFilter,
+    limit: i64,
+) -> QueryResult<Vec<User>> {
+    let mut q = users::table
+        .select(User::as_select())
+        .order(users::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(r) = filter.role {
+        q = q.filter(users::role.eq(r));
+    }
+    if let Some(d) = filter.department {
+        q = q.filter(users::department_id.eq(d));
+    }
+    if let Some(s) = filter.status {
+        q = q.filter(users::status.eq(s));
+    }
+    if let Some(text) = &filter.q {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        q = q.filter(
+            users::full_name
+                .ilike(pattern.clone())
+                .or(users::email.ilike(pattern.clone()))
+                .or(users::phone.ilike(pattern)),
+        );
+    }
+    if let Some(before) = filter.before {
+        q = q.filter(users::id.lt(before));
+    }
+    q.load(conn).await
+}
+
+/// Locks the row of every active admin until the transaction ends, so that two admins demoting
+/// or disabling each other at once cannot leave the deployment without one. Returns their ids.
+pub async fn lock_active_admins(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    users::table
+        .filter(users::role.eq(Role::Admin))
+        .filter(users::status.eq(UserStatus::Active))
+        .select(users::id)
+        .for_update()
+        .load(conn)
+        .await
+}
+
+/// An admin's change to an account: `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct AdminChange {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    pub department_id: Option<Option<Uuid>>,
+    pub status: Option<UserStatus>,
+}
+
+pub async fn admin_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &AdminChange,
+) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set(change)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}

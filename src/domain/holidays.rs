@@ -21,8 +21,14 @@ fn weekend(day: NaiveDate) -> bool {
     matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
-/// The year's days off, sorted; `None` for a year outside the calendar's range.
+/// The years [`suggest`] answers for (those of the lunar calendar's tables).
+pub const SUPPORTED_YEARS: std::ops::RangeInclusive<i32> = 1901..=2199;
+
+/// The year's days off, sorted; `None` for a year outside [`SUPPORTED_YEARS`].
 pub fn suggest(year: i32) -> Option<Vec<SuggestedDayOff>> {
+    if !SUPPORTED_YEARS.contains(&year) {
+        return None;
+    }
     let date = |m, d| NaiveDate::from_ymd_opt(year, m, d);
     let tet = lunar::tet(year)?;
     let mut holidays: Vec<(NaiveDate, String)> = vec![(date(1, 1)?, "Tết Dương lịch".into())];

@@ -90,6 +90,16 @@ fn decision(method: &str, path: &str) -> Option<Access> {
             | "/api/v1/admin/departments/{id}"
             | "/api/v1/admin/routing-rules/{id}",
         ) => Roles(&["admin"]),
+        ("GET" | "POST", "/api/v1/admin/areas") => Roles(&["admin"]),
+        ("GET" | "PATCH" | "DELETE", "/api/v1/admin/areas/{id}") => Roles(&["admin"]),
+        ("POST", "/api/v1/admin/areas/import") => Roles(&["admin"]),
+        ("GET" | "POST", "/api/v1/admin/holidays") => Roles(&["admin"]),
+        ("GET" | "PATCH" | "DELETE", "/api/v1/admin/holidays/{day}") => Roles(&["admin"]),
+        ("POST", "/api/v1/admin/holidays/suggest") => Roles(&["admin"]),
+        ("POST", "/api/v1/admin/users") => Roles(&["admin"]),
+        ("GET", "/api/v1/admin/users" | "/api/v1/admin/users/{id}") => Roles(MANAGERS),
+        ("PATCH" | "DELETE", "/api/v1/admin/users/{id}") => Roles(&["admin"]),
+        ("POST", "/api/v1/admin/users/{id}/password-reset") => Roles(&["admin"]),
         _ => return None,
     })
 }
@@ -135,6 +145,7 @@ async fn every_operation_has_a_decision_and_the_server_enforces_it() {
             };
             let concrete = path
                 .replace("{token}", "some-token")
+                .replace("{day}", "2031-01-01")
                 .replace("{rendition}", "display.jpg")
                 .replace("{tracking_code}", "7KXM4R2QHD")
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())

@@ -2,7 +2,10 @@
 
 mod accounts;
 mod admin;
+mod admin_areas;
 mod admin_catalog;
+mod admin_holidays;
+mod admin_users;
 mod authz;
 mod catalog;
 mod cli;

@@ -3,9 +3,13 @@
 //! One module per resource.
 
 pub mod api_keys;
+pub mod areas;
 pub mod audit;
 pub mod categories;
 pub mod departments;
+pub mod holidays;
+mod input;
 pub mod outbox;
 pub mod routing;
 pub mod routing_rules;
+pub mod users;
