@@ -59,10 +59,13 @@ ALTER TABLE media
 -- (reopening clears it). Retention counts its period from here. Kept by a trigger so that every
 -- path that changes a status — transitions, the auto-close job, SQL by hand — keeps it true.
 ALTER TABLE reports ADD COLUMN finished_at timestamptz;
+-- A backfill is not a change of the reports: updated_at (which Open311 partners follow) stays.
+ALTER TABLE reports DISABLE TRIGGER reports_updated_at;
 UPDATE reports r SET finished_at = coalesce(
     (SELECT max(e.created_at) FROM report_events e WHERE e.report_id = r.id AND e.to_status = r.status),
     r.closed_at, r.updated_at)
 WHERE r.status IN ('closed', 'rejected', 'duplicate');
+ALTER TABLE reports ENABLE TRIGGER reports_updated_at;
 CREATE FUNCTION reports_set_finished_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN

@@ -170,22 +170,40 @@ pub struct Erased {
 /// them. Their reports, ratings and timeline actions stay — the district's record and its
 /// statistics need them — with no way back to who made them. `email` and `phone` are the
 /// account's values before the account row itself is anonymised (by the caller, in the same
-/// transaction). `now` marks the reports as erased.
+/// transaction).
 pub async fn erase_links(
     conn: &mut AsyncPgConnection,
     user: Uuid,
     email: Option<&str>,
     phone: Option<&str>,
-    now: DateTime<Utc>,
 ) -> QueryResult<Erased> {
+    // Their steps on the timeline: everything on their own reports (submitting, reopening —
+    // whatever their role), and anything done as a resident elsewhere. What a civil servant did
+    // on other people's tickets is an official act and stays attributed (to an account with no
+    // name or contact left).
+    let own_reports = reports::table
+        .filter(reports::reporter_id.eq(user))
+        .select(reports::id);
+    let timeline_actions_unlinked = diesel::update(
+        report_events::table
+            .filter(report_events::actor_id.eq(user))
+            .filter(
+                report_events::actor_role
+                    .eq(crate::domain::account::Role::Citizen)
+                    .or(report_events::report_id.eq_any(own_reports)),
+            ),
+    )
+    .set(report_events::actor_id.eq(None::<Uuid>))
+    .execute(conn)
+    .await?;
+    // `contact_erased_at` is left to the retention job, which still has work on these reports
+    // later (other residents' follows, a moderated photo's original).
     let mut erased = Erased {
         reports_unlinked: diesel::update(reports::table.filter(reports::reporter_id.eq(user)))
-            .set((
-                reports::reporter_id.eq(None::<Uuid>),
-                reports::contact_erased_at.eq(now),
-            ))
+            .set(reports::reporter_id.eq(None::<Uuid>))
             .execute(conn)
             .await?,
+        timeline_actions_unlinked,
         ..Erased::default()
     };
     erased.ratings_unlinked =
@@ -198,16 +216,6 @@ pub async fn erase_links(
         diesel::delete(report_followers::table.filter(report_followers::user_id.eq(user)))
             .execute(conn)
             .await?;
-    // A resident's own steps (submitting, reopening). What a civil servant did on a ticket is an
-    // official act and stays attributed (to an account with no name or contact left).
-    erased.timeline_actions_unlinked = diesel::update(
-        report_events::table
-            .filter(report_events::actor_id.eq(user))
-            .filter(report_events::actor_role.eq(crate::domain::account::Role::Citizen)),
-    )
-    .set(report_events::actor_id.eq(None::<Uuid>))
-    .execute(conn)
-    .await?;
     erased.photos_unlinked = diesel::update(media::table.filter(media::owner_id.eq(user)))
         .set(media::owner_id.eq(None::<Uuid>))
         .execute(conn)

@@ -19,10 +19,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::db;
-use crate::db::schema::{
-    media, report_contacts, report_events, report_followers, report_ratings, reports,
-};
-use crate::domain::account::Role;
+use crate::db::schema::{media, report_contacts, report_followers, report_ratings, reports};
 use crate::media::store::PhotoStore;
 use crate::startup::AppState;
 
@@ -124,6 +121,33 @@ async fn anonymise_batch(
     if ids.is_empty() {
         return Ok(0);
     }
+    // The reporter's own steps on the timeline (submitting, reopening — whatever their role),
+    // and any resident's; staff actions stay signed. Then the text a moderator took out of a
+    // description, kept until now for the staff.
+    diesel::sql_query(
+        "UPDATE report_events e SET actor_id = NULL FROM reports r \
+         WHERE e.report_id = r.id AND r.id = ANY($1) AND e.actor_id IS NOT NULL \
+           AND (e.actor_id = r.reporter_id OR e.actor_role = 'citizen')",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE report_events SET details = details - 'before' - 'after' \
+         WHERE report_id = ANY($1) AND action = 'edit_description' AND details IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+    .execute(conn)
+    .await?;
+    // Push messages sent about these reports name a person's device.
+    let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    diesel::sql_query(
+        "DELETE FROM outbox WHERE kind = 'push' AND status <> 'pending' \
+         AND payload -> 'data' ->> 'report_id' = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&texts)
+    .execute(conn)
+    .await?;
     diesel::update(reports::table.filter(reports::id.eq_any(&ids)))
         .set((
             reports::reporter_id.eq(None::<Uuid>),
@@ -142,15 +166,6 @@ async fn anonymise_batch(
         .set(report_ratings::user_id.eq(None::<Uuid>))
         .execute(conn)
         .await?;
-    // Residents' own steps on the timeline (submitting, reopening); staff actions stay signed.
-    diesel::update(
-        report_events::table
-            .filter(report_events::report_id.eq_any(&ids))
-            .filter(report_events::actor_role.eq(Role::Citizen)),
-    )
-    .set(report_events::actor_id.eq(None::<Uuid>))
-    .execute(conn)
-    .await?;
     diesel::update(media::table.filter(media::report_id.eq_any(&ids)))
         .set(media::owner_id.eq(None::<Uuid>))
         .execute(conn)

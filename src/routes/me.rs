@@ -193,28 +193,24 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, ApiError> {
     let id = user.id;
     let mut conn = state.conn().await?;
-    // The deployment must keep someone who can run it.
-    if user.role == crate::domain::account::Role::Admin
-        && db::users::active_admins(&mut conn).await? <= 1
-    {
-        return Err(ApiError::new(ErrorCode::Conflict).with_detail(
-            "Không thể xóa quản trị viên cuối cùng; hãy tạo quản trị viên khác trước",
-            "The last admin cannot delete their account; create another admin first",
-        ));
-    }
     let erased = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
+        .transaction::<_, ApiError, _>(async |conn| {
+            // The deployment must keep someone who can run it. The active admins are locked,
+            // so two admins deleting themselves at once cannot leave none.
+            if user.role == crate::domain::account::Role::Admin
+                && db::users::lock_active_admins(conn).await?.len() <= 1
+            {
+                return Err(ApiError::new(ErrorCode::Conflict).with_detail(
+                    "Không thể xóa quản trị viên cuối cùng; hãy tạo quản trị viên khác trước",
+                    "The last admin cannot delete their account; create another admin first",
+                ));
+            }
             let Some(me) = db::users::find(conn, id).await? else {
                 return Ok(None);
             };
-            let erased = db::privacy::erase_links(
-                conn,
-                id,
-                me.email.as_deref(),
-                me.phone.as_deref(),
-                chrono::Utc::now(),
-            )
-            .await?;
+            let erased =
+                db::privacy::erase_links(conn, id, me.email.as_deref(), me.phone.as_deref())
+                    .await?;
             db::users::anonymise(conn, id).await?;
             db::sessions::revoke_all_of_user(conn, id, "account deleted").await?;
             db::audit::record(

@@ -485,8 +485,13 @@ pub async fn get_media_file(
     };
     let cache = if rendition == Rendition::Original {
         "private, no-store"
-    } else if public && !staff_only {
+    } else if public && !staff_only && version(&row).is_some() {
+        // A redacted photo's renditions are final: their URLs carry the redaction's time.
         "public, max-age=31536000, immutable"
+    } else if public && !staff_only {
+        // An unredacted photo may still be blurred or withdrawn by a moderator: caches keep it
+        // an hour at most, so a redaction reaches every viewer within the hour.
+        "public, max-age=3600"
     } else {
         "private, max-age=3600"
     };

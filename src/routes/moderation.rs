@@ -118,8 +118,11 @@ struct PhotoSnapshot<'a> {
 }
 
 #[derive(Debug, Serialize)]
+/// What the audit log keeps of a description edit: not the text — an edit is often made to take
+/// a name or a phone number out of it, and the log can never be erased — but its size; the
+/// text itself stays in the ticket's internal timeline, which retention clears.
 struct DescriptionSnapshot<'a> {
-    description: &'a str,
+    characters: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
@@ -482,11 +485,11 @@ pub async fn edit_description(
                     id,
                     id,
                     &DescriptionSnapshot {
-                        description: &report.description,
+                        characters: report.description.chars().count(),
                         reason: None,
                     },
                     &DescriptionSnapshot {
-                        description: &description,
+                        characters: description.chars().count(),
                         reason: Some(&reason),
                     },
                 ),

@@ -170,6 +170,8 @@ fn parse_cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, Uuid)>, A
         .parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        // PostgreSQL's range of timestamps is narrower than chrono's.
+        .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
         .ok_or_else(bad)?;
     Ok(Some((at, id.parse().map_err(|_| bad())?)))
 }

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::routes::present;
 use crate::routes::reports::{bad_query, page_limit};
 use crate::startup::AppState;
+use diesel_async::AsyncConnection;
 
 /// A message leaving the process.
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,13 +161,42 @@ pub async fn list_outbox(
 )]
 #[post("/api/v1/admin/outbox/{id}/retry")]
 pub async fn retry_outbox(
-    _admin: Authenticated<Admins>,
+    admin: Authenticated<Admins>,
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut conn = state.conn().await?;
-    if !db::outbox::revive(&mut conn, id, Utc::now()).await? {
+    // The log keeps the message's state, not its recipient (who may be a resident).
+    let snapshot = |m: &OutboxMessage| serde_json::json!({"id": m.id, "kind": m.kind, "status": m.status, "attempts": m.attempts});
+    let revived = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let Some(before) = db::outbox::find(conn, id).await? else {
+                return Ok(false);
+            };
+            if !db::outbox::revive(conn, id, Utc::now()).await? {
+                return Ok(false);
+            }
+            let after = db::outbox::find(conn, id).await?;
+            db::audit::record(
+                conn,
+                db::audit::Change {
+                    after: after.as_ref().map(snapshot),
+                    ..db::audit::Change::of(
+                        &*admin,
+                        "outbox.retry",
+                        "outbox",
+                        id,
+                        Some(&snapshot(&before)),
+                        None::<&()>,
+                    )
+                },
+            )
+            .await?;
+            Ok(true)
+        })
+        .await?;
+    if !revived {
         return Err(match db::outbox::find(&mut conn, id).await? {
             None => ApiError::not_found(),
             Some(_) => ApiError::new(ErrorCode::Conflict).with_detail(
