@@ -91,6 +91,27 @@ pub async fn create_user(settings: &Settings, spec: UserSpec) -> anyhow::Result<
         )
         .await?
         .context("an account with this email or phone already exists")?;
+        // Made at the server's terminal: the system is the actor. No contact values in the log.
+        db::audit::record(
+            &mut conn,
+            db::audit::Change {
+                subject_user_id: Some(user.id),
+                ..db::audit::Change::of(
+                    db::audit::Actor::System,
+                    "user.create",
+                    "user",
+                    user.id,
+                    None::<&()>,
+                    Some(&serde_json::json!({
+                        "id": user.id,
+                        "role": role,
+                        "department_id": department_id,
+                        "via": "cli",
+                    })),
+                )
+            },
+        )
+        .await?;
         tracing::info!(user = %user.id, role = role.as_str(), "created user");
         say(&format!(
             "created {} {} ({})",
@@ -117,6 +138,24 @@ pub async fn create_api_key(
         startup::prepare_database(url).await?;
         let mut conn = db::connect(url).await?;
         let created = db::api_keys::insert(&mut conn, name, purpose, &hash, &prefix).await?;
+        db::audit::record(
+            &mut conn,
+            db::audit::Change::of(
+                db::audit::Actor::System,
+                "api_key.create",
+                "api_key",
+                created.id,
+                None::<&()>,
+                Some(&serde_json::json!({
+                    "id": created.id,
+                    "name": created.name,
+                    "purpose": created.purpose,
+                    "prefix": created.prefix,
+                    "via": "cli",
+                })),
+            ),
+        )
+        .await?;
         tracing::info!(api_key = %created.id, name, ?purpose, "created API key");
         say(&key)
     })

@@ -671,13 +671,19 @@ pub async fn redact_photo(
     if photo.redaction.as_deref() == Some(mode.redaction()) {
         return Err(already());
     }
-    drop(conn);
+    if photo.redaction.is_some() && photo.original_display_key.is_none() {
+        return Err(conflict(
+            "Ảnh gốc đã bị xóa theo thời hạn lưu trữ; không thể xử lý lại",
+            "The original was deleted at the end of its retention period; it cannot be redacted again",
+        ));
+    }
+    // The connection is kept while the files are written, so that once they exist nothing but
+    // the transaction below can fail before they are either referred to or deleted again.
     let written = match mode {
         Mode::Blur => Some(write_blurred(&state, &photo, now).await?),
         Mode::Remove => None,
     };
 
-    let mut conn = state.conn().await?;
     let result = conn
         .transaction::<Media, ApiError, _>(async |conn| {
             let row = lock_in_scope(conn, &user, id).await?;
@@ -687,7 +693,10 @@ pub async fn redact_photo(
                 .next()
                 .filter(|m| m.report_id == Some(id) && m.status == MediaStatus::Ready)
                 .ok_or_else(ApiError::not_found)?;
-            if current.redaction != photo.redaction || current.display_key != photo.display_key {
+            if current.redaction != photo.redaction
+                || current.display_key != photo.display_key
+                || current.original_display_key != photo.original_display_key
+            {
                 return Err(conflict(
                     "Ảnh vừa được người khác xử lý; hãy tải lại",
                     "The photo was redacted by someone else meanwhile; reload it",
