@@ -80,6 +80,21 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
+/// The department, its row share-locked until the transaction ends: a rule written to point at
+/// it cannot race its deactivation (which locks the row for update).
+pub async fn find_for_share(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<Department>> {
+    departments::table
+        .find(id)
+        .select(Department::as_select())
+        .for_share()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The jurisdiction-wide desk that takes what no rule routes (the oldest active one).
 pub async fn triage_desk(conn: &mut AsyncPgConnection) -> QueryResult<Option<Department>> {
     departments::table
@@ -186,7 +201,12 @@ pub async fn update(
 }
 
 /// Active departments of kind triage other than `except`.
+/// Takes a transaction-scoped lock first: two admins deactivating the last two triage desks at
+/// once are serialised, and the second sees the first's change.
 pub async fn other_active_triage(conn: &mut AsyncPgConnection, except: Uuid) -> QueryResult<i64> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(7061637)")
+        .execute(conn)
+        .await?;
     departments::table
         .filter(departments::kind.eq(DepartmentKind::Triage))
         .filter(departments::active.eq(true))

@@ -39,6 +39,16 @@ pub async fn run(state: Arc<AppState>) {
     loop {
         match state.pool.get().await {
             Ok(mut conn) => {
+                match purge_expired(&mut conn, Utc::now()).await {
+                    Ok(p) if p == Purged::default() => {}
+                    Ok(p) => tracing::info!(
+                        sessions = p.sessions,
+                        password_resets = p.password_resets,
+                        messages = p.messages,
+                        "retention: expired sign-in records and old messages purged"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying later"),
+                }
                 match run_once(&mut conn, &state.photos, &state.settings, Utc::now()).await {
                     Ok(p) if p == RetentionPass::default() => {}
                     Ok(p) => tracing::info!(
@@ -55,6 +65,55 @@ pub async fn run(state: Arc<AppState>) {
         }
         tokio::time::sleep(period).await;
     }
+}
+
+/// Rows that only served a moment and are kept no longer: what [`purge_expired`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub sessions: usize,
+    pub password_resets: usize,
+    pub messages: usize,
+}
+
+/// Sessions ended (expired or revoked) more than 30 days ago, with their refresh tokens; reset
+/// tokens expired more than a day ago; emails and pushes delivered more than 90 days ago (their
+/// payloads hold addresses, names and device tokens). Dead messages stay for an admin to retry,
+/// and IOC snapshots for their de-duplication. Idempotent; safe with several processes.
+pub async fn purge_expired(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+) -> QueryResult<Purged> {
+    use crate::db::schema::{outbox, password_resets, sessions};
+    use crate::domain::account::{OutboxKind, OutboxStatus};
+    let month_ago = now - chrono::Duration::days(30);
+    let sessions = diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .lt(month_ago)
+                .or(sessions::revoked_at.lt(month_ago)),
+        ),
+    )
+    .execute(conn)
+    .await?;
+    let password_resets = diesel::delete(
+        password_resets::table
+            .filter(password_resets::expires_at.lt(now - chrono::Duration::days(1))),
+    )
+    .execute(conn)
+    .await?;
+    let messages = diesel::delete(
+        outbox::table
+            .filter(outbox::status.eq(OutboxStatus::Delivered))
+            .filter(outbox::kind.eq_any([OutboxKind::Email, OutboxKind::Push]))
+            .filter(outbox::delivered_at.lt(now - chrono::Duration::days(90))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(Purged {
+        sessions,
+        password_resets,
+        messages,
+    })
 }
 
 /// When data of reports finished before this moment is due for erasure.

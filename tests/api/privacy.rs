@@ -836,3 +836,59 @@ async fn retention_deletes_the_unredacted_original_of_a_blurred_photo_and_keeps_
     .unwrap();
     assert_eq!(again, phananh::jobs::retention::RetentionPass::default());
 }
+
+#[tokio::test]
+async fn ended_sessions_old_reset_tokens_and_old_delivered_messages_are_purged() {
+    let app = spawn_app().await;
+    let token = account_token(&app, "citizen", None).await;
+    // A live session; messages delivered long ago and lately, and a dead one.
+    let db = app.db.client().await;
+    db.batch_execute(
+        "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, created_at, delivered_at) \
+         VALUES (gen_random_uuid(), 'email', '{\"to\": \"old@example.vn\"}', 'delivered', 1, now(), now() - interval '100 days', now() - interval '100 days'), \
+                (gen_random_uuid(), 'email', '{\"to\": \"dead@example.vn\"}', 'dead', 9, now(), now() - interval '100 days', NULL), \
+                (gen_random_uuid(), 'email', '{\"to\": \"recent@example.vn\"}', 'delivered', 1, now(), now() - interval '10 days', now() - interval '10 days')",
+    )
+    .await
+    .unwrap();
+    let sessions_before = count(&app, "SELECT count(*) FROM sessions").await;
+    assert!(sessions_before >= 1);
+    let mut conn = phananh::db::connect(&app.db.url).await.unwrap();
+    // Today: only the message delivered 100 days ago goes.
+    let now = phananh::jobs::retention::purge_expired(&mut conn, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((now.sessions, now.messages), (0, 1));
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox WHERE payload->>'to' IN ('dead@example.vn', 'recent@example.vn')").await, 2);
+    assert_eq!(get_with(&app, "/api/v1/me", &token).await.status(), 200);
+    // A year on, every session has long expired and goes with its refresh tokens; the dead
+    // message stays for an admin.
+    let later =
+        phananh::jobs::retention::purge_expired(&mut conn, Utc::now() + Duration::days(365))
+            .await
+            .unwrap();
+    assert_eq!(later.sessions as i64, sessions_before);
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM refresh_tokens").await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE payload->>'to' = 'dead@example.vn'"
+        )
+        .await,
+        1
+    );
+    // Again: nothing.
+    let again =
+        phananh::jobs::retention::purge_expired(&mut conn, Utc::now() + Duration::days(365))
+            .await
+            .unwrap();
+    assert_eq!(
+        again,
+        phananh::jobs::retention::Purged {
+            sessions: 0,
+            password_resets: 0,
+            messages: 0
+        }
+    );
+}

@@ -131,7 +131,7 @@ async fn active_department(
     id: Uuid,
     errors: &mut Vec<FieldError>,
 ) -> Result<(), ApiError> {
-    match db::departments::find(conn, id).await? {
+    match db::departments::find_for_share(conn, id).await? {
         None => errors.push(field(
             "department_id",
             "unknown",
