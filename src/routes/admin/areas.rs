@@ -397,7 +397,7 @@ pub async fn get_area(
     let row = db::areas::find(&mut conn, path.into_inner())
         .await?
         .ok_or_else(not_found_area)?;
-    Ok(ok_json(&AdminAreaDetail::from(row)))
+    Ok(ok_json(AdminAreaDetail::from(row)))
 }
 
 /// Changes an area: names, kind, validity (end it with `valid_to` instead of deleting it once

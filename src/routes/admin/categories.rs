@@ -2,7 +2,6 @@
 //! reactivated. A category is never deleted: reports keep pointing at it. An inactive one is
 //! refused for new reports and stays listed here.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::input::{conflict, created_json, ok_json};
 use crate::auth::{Admins, Authenticated, AuthenticatedJson};
 use crate::db;
 use crate::db::audit::Change;
@@ -22,32 +22,12 @@ use crate::startup::AppState;
 // ---- shared by the reference-data modules (categories, departments, routing rules) ----
 
 /// `Cache-Control` of every administration answer.
-pub(crate) const NO_STORE: (header::HeaderName, &str) =
-    (header::CACHE_CONTROL, "private, no-store");
-
-/// A 200 with `body`, never cached.
-pub(crate) fn ok_json(body: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok().insert_header(NO_STORE).json(body)
-}
-
-/// A 201 with `Location` and `body`, never cached.
-pub(crate) fn created_json(location: String, body: impl Serialize) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header(NO_STORE)
-        .insert_header((header::LOCATION, location))
-        .json(body)
-}
-
 /// 422 with every field error at once.
 pub(crate) fn validation_failed(errors: Vec<FieldError>) -> ApiError {
     errors.into_iter().fold(
         ApiError::new(ErrorCode::ValidationFailed),
         ApiError::with_field,
     )
-}
-
-pub(crate) fn conflict(vi: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::Conflict).with_detail(vi.into(), en.into())
 }
 
 /// A database constraint the checks before a write did not foresee (a concurrent change):

@@ -5,13 +5,12 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::categories::{
-    conflict, constraint_error, created_json, ok_json, one_line, validation_failed, verb,
-};
+use super::categories::{constraint_error, one_line, validation_failed, verb};
+use super::input::{conflict, created_json, nullable, ok_json};
 use crate::auth::{Admins, AuthUser, Authenticated, AuthenticatedJson};
 use crate::db;
 use crate::db::audit::Change;
@@ -94,13 +93,6 @@ pub struct DepartmentPatch {
     pub email: Option<Option<String>>,
     /// `true` reactivates, `false` deactivates.
     pub active: Option<bool>,
-}
-
-/// A present field, `null` included: `Some(None)` means "clear it".
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn valid_code(code: &str) -> bool {

@@ -282,7 +282,7 @@ pub async fn get_holiday(
     let row = db::holidays::find(&mut conn, day)
         .await?
         .ok_or_else(not_found_day)?;
-    Ok(ok_json(&HolidayItem::from(row)))
+    Ok(ok_json(HolidayItem::from(row)))
 }
 
 /// Renames an entry or changes its kind (the day is its identity: delete and add to move it).

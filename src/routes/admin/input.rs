@@ -116,14 +116,14 @@ pub(crate) fn refused(err: diesel::result::Error, vi: &str, en: &str) -> ApiErro
 }
 
 /// 200 with a JSON body, never cached.
-pub(crate) fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
+pub(crate) fn ok_json(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .json(body)
 }
 
 /// 201 with `Location` and a JSON body, never cached.
-pub(crate) fn created_json(location: String, body: &impl serde::Serialize) -> HttpResponse {
+pub(crate) fn created_json(location: String, body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .insert_header((header::LOCATION, location))

@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::categories::{
-    conflict, constraint_error, created_json, in_range, ok_json, validation_failed, verb,
-};
+use super::categories::{constraint_error, in_range, validation_failed, verb};
+use super::input::{conflict, created_json, ok_json};
 use crate::auth::{Admins, AuthUser, Authenticated, AuthenticatedJson};
 use crate::db;
 use crate::db::audit::Change;

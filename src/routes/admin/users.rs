@@ -340,7 +340,7 @@ pub async fn create_user(
     tracing::info!(user = %created.id, role = role.as_str(), admin = %user.id, "account created");
     Ok(created_json(
         format!("/api/v1/admin/users/{}", created.id),
-        &AdminUser::from(created),
+        AdminUser::from(created),
     ))
 }
 
@@ -477,7 +477,7 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let user = visible_user(&mut conn, &caller, path.into_inner()).await?;
-    Ok(ok_json(&AdminUser::from(user)))
+    Ok(ok_json(AdminUser::from(user)))
 }
 
 /// What an admin asked to change, checked.
@@ -668,7 +668,7 @@ pub async fn update_user(
     let updated = conn
         .transaction::<_, ApiError, _>(async |conn| change_user(conn, &user, id, wanted).await)
         .await?;
-    Ok(ok_json(&AdminUser::from(updated)))
+    Ok(ok_json(AdminUser::from(updated)))
 }
 
 /// Disables an account (its history stays): the same as `PATCH {"status": "disabled"}`.
@@ -702,7 +702,7 @@ pub async fn disable_user(
     let updated = conn
         .transaction::<_, ApiError, _>(async |conn| change_user(conn, &admin, id, wanted).await)
         .await?;
-    Ok(ok_json(&AdminUser::from(updated)))
+    Ok(ok_json(AdminUser::from(updated)))
 }
 
 /// Resets an account's password: its sessions end and a one-time reset token is issued — mailed
