@@ -146,6 +146,21 @@ pub struct HttpSettings {
     /// Reverse proxies (CIDR blocks) whose `X-Forwarded-For` is believed when finding the client's
     /// address for rate limits. Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call the API cross-origin (CORS), e.g.
+    /// `["https://console.dondương.gov.vn"]`; `["*"]` allows any origin (tokens are bearer
+    /// headers, never cookies, so no credentials mode is offered). Empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+    /// Writes (POST, PUT, PATCH, DELETE) per client per minute, per process: an authenticated
+    /// caller is counted by account or API key, anyone else by address. 0 turns the limit off.
+    pub writes_per_minute: u32,
+    /// A client must send the request head within this long, or the connection is closed (408).
+    pub client_request_timeout_ms: u64,
+    /// After a response, how long a client has to acknowledge the connection's close.
+    pub client_disconnect_timeout_ms: u64,
+    /// Idle keep-alive connections are closed after this long.
+    pub keep_alive_secs: u64,
+    /// Open connections per worker; beyond it new ones wait in the kernel's backlog.
+    pub max_connections_per_worker: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +364,12 @@ impl Default for Settings {
                 json_limit_bytes: 256 * 1024,
                 shutdown_timeout_secs: 30,
                 trusted_proxies: Vec::new(),
+                cors_allowed_origins: Vec::new(),
+                writes_per_minute: 60,
+                client_request_timeout_ms: 5_000,
+                client_disconnect_timeout_ms: 1_000,
+                keep_alive_secs: 5,
+                max_connections_per_worker: 25_000,
             },
             log: LogSettings {
                 format: LogFormat::Json,

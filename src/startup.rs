@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::Method;
@@ -194,6 +195,14 @@ impl Application {
                 .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(routes::fallback::not_found_or_method_not_allowed))
         })
+        .client_request_timeout(Duration::from_millis(
+            settings.http.client_request_timeout_ms,
+        ))
+        .client_disconnect_timeout(Duration::from_millis(
+            settings.http.client_disconnect_timeout_ms,
+        ))
+        .keep_alive(Duration::from_secs(settings.http.keep_alive_secs))
+        .max_connections(settings.http.max_connections_per_worker.max(1))
         .listen(listener)?
         .shutdown_timeout(settings.http.shutdown_timeout_secs);
         if let Some(workers) = settings.http.workers {
