@@ -157,6 +157,10 @@ pub struct HttpSettings {
     pub client_request_timeout_ms: u64,
     /// After a response, how long a client has to acknowledge the connection's close.
     pub client_disconnect_timeout_ms: u64,
+    /// Largest request line plus headers accepted, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// A request body that stops arriving for this long ends with 408 (0: never).
+    pub body_idle_timeout_secs: u64,
     /// Idle keep-alive connections are closed after this long.
     pub keep_alive_secs: u64,
     /// Open connections per worker; beyond it new ones wait in the kernel's backlog.
@@ -368,6 +372,8 @@ impl Default for Settings {
                 writes_per_minute: 60,
                 client_request_timeout_ms: 5_000,
                 client_disconnect_timeout_ms: 1_000,
+                body_idle_timeout_secs: 30,
+                max_header_bytes: 16 * 1024,
                 keep_alive_secs: 5,
                 max_connections_per_worker: 25_000,
             },
@@ -526,6 +532,11 @@ impl Settings {
         {
             return Err(ConfigError(
                 "auth.hash_concurrency and the auth rate limits must be at least 1".into(),
+            ));
+        }
+        if self.http.max_header_bytes < 4096 {
+            return Err(ConfigError(
+                "http.max_header_bytes must be at least 4096".into(),
             ));
         }
         if self.http.json_limit_bytes < 1024 {

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: well-formed, but the values are not acceptable (see `errors`).
     ValidationFailed,
+    /// 431: the request line and headers are larger than `http.max_header_bytes`.
+    HeadersTooLarge,
+    /// 408: the client stopped sending its request body (or took too long over it).
+    RequestTimeout,
     /// 429: too many requests; retry after `Retry-After` seconds.
     TooManyRequests,
     /// 503: the database cannot be reached right now; retry after `Retry-After` seconds.
@@ -118,6 +122,8 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             DatabaseUnavailable | MigrationsPending => StatusCode::SERVICE_UNAVAILABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -163,6 +169,8 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             ValidationFailed => "validation_failed",
+            RequestTimeout => "request_timeout",
+            HeadersTooLarge => "headers_too_large",
             TooManyRequests => "too_many_requests",
             DatabaseUnavailable => "database_unavailable",
             MigrationsPending => "migrations_pending",
@@ -212,6 +220,8 @@ impl ErrorCode {
             PayloadTooLarge => ("Dữ liệu quá lớn", "Payload too large"),
             UnsupportedMediaType => ("Định dạng không được hỗ trợ", "Unsupported media type"),
             ValidationFailed => ("Dữ liệu không hợp lệ", "Invalid values"),
+            RequestTimeout => ("Hết thời gian chờ dữ liệu", "Request timeout"),
+            HeadersTooLarge => ("Phần đầu yêu cầu quá lớn", "Request headers too large"),
             TooManyRequests => ("Quá nhiều yêu cầu", "Too many requests"),
             DatabaseUnavailable => (
                 "Hệ thống tạm thời gián đoạn, vui lòng thử lại sau",
@@ -431,6 +441,24 @@ impl ApiError {
         );
         e.0.retry_after_secs = Some(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX));
         e
+    }
+
+    /// A client that spent its write budget (`http.writes_per_minute`).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let mut e = Self::new(ErrorCode::TooManyRequests).with_detail(
+            "Bạn đã gửi quá nhiều yêu cầu thay đổi dữ liệu, vui lòng thử lại sau",
+            "Too many changes in a short time; try again later",
+        );
+        e.0.retry_after_secs = Some(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX));
+        e
+    }
+
+    /// The client stopped sending its body (`http.body_idle_timeout_secs`).
+    pub fn body_timeout() -> Self {
+        Self::new(ErrorCode::RequestTimeout).with_detail(
+            "Không nhận được dữ liệu trong thời gian cho phép, vui lòng gửi lại",
+            "The request body stopped arriving; send it again",
+        )
     }
 
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {

@@ -11,5 +11,6 @@ pub mod jobs;
 pub mod media;
 pub mod notify;
 pub mod routes;
+pub mod security;
 pub mod startup;
 pub mod telemetry;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub pusher: Option<Arc<crate::notify::push::Pusher>>,
     /// The IOC webhook, when `ioc.push_url` is set.
     pub ioc: Option<Arc<crate::notify::ioc::IocPusher>>,
+    /// `http.writes_per_minute`, per client.
+    pub writes: crate::security::WriteLimiter,
 }
 
 impl AppState {
@@ -134,16 +136,21 @@ impl Application {
             mailer: crate::notify::email::Mailer::new(&settings.smtp)?.map(Arc::new),
             pusher: crate::notify::push::Pusher::new(&settings.fcm)?.map(Arc::new),
             ioc: crate::notify::ioc::IocPusher::new(&settings.ioc)?.map(Arc::new),
+            writes: crate::security::WriteLimiter::new(&settings.http),
             settings: settings.clone(),
         });
         crate::jobs::spawn(state.clone().into_inner());
         let openapi = routes::openapi();
         let route_table = web::Data::new(RouteTable::from_openapi(&openapi));
         let json_limit = settings.http.json_limit_bytes;
+        let cors = web::Data::new(crate::security::CorsPolicy::new(&settings.http));
 
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(crate::security::limit_writes))
+                .wrap(middleware::from_fn(crate::security::body_idle_timeout))
                 .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(crate::security::limit_headers))
                 .wrap_fn(|mut req, srv| {
                     // HEAD is GET without the body (RFC 9110 §9.3.2): route it as GET; the
                     // HTTP layer still knows the request was HEAD and sends no body.
@@ -180,8 +187,11 @@ impl Application {
                         Ok(res)
                     }
                 })
+                .wrap(middleware::from_fn(crate::security::cors))
+                .wrap(middleware::from_fn(crate::security::security_headers))
                 .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
                 .app_data(json_config(json_limit))
+                .app_data(cors.clone())
                 .app_data(query_config())
                 .app_data(path_config())
                 .app_data(state.clone())
@@ -285,6 +295,7 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                     "Nội dung phải là application/json",
                     "The body must be application/json",
                 ),
+                E::Payload(p) if crate::security::is_body_timeout(p) => ApiError::body_timeout(),
                 E::Deserialize(e) => {
                     let (vi, en) = describe_json_error(e);
                     ApiError::new(ErrorCode::MalformedJson).with_detail(vi, en)

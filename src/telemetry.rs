@@ -76,7 +76,8 @@ pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
 }
 
 /// The request spans of [`tracing_actix_web`], with secrets taken out of the logged target:
-/// Open311 clients may send `api_key` in the query string.
+/// Open311 clients may send `api_key` in the query string, and a phone unregisters its push
+/// token with `DELETE /api/v1/me/devices/{token}`.
 pub struct RedactingRootSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
@@ -102,15 +103,34 @@ impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
     }
 }
 
-/// `path?a=1&api_key=secret` → `path?a=1&api_key=REDACTED`.
+/// Query parameters whose values are credentials.
+const SECRET_PARAMS: [&str; 4] = ["api_key", "token", "access_token", "refresh_token"];
+/// Paths whose last segment is a credential (a device's push token).
+const SECRET_PATH_PREFIXES: [&str; 1] = ["/api/v1/me/devices/"];
+
+/// `path?a=1&api_key=secret` → `path?a=1&api_key=REDACTED`, and
+/// `/api/v1/me/devices/<fcm token>` → `/api/v1/me/devices/REDACTED`.
 pub fn redact_query(target: &str) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    let path = match SECRET_PATH_PREFIXES
+        .iter()
+        .find(|prefix| path.starts_with(**prefix) && path.len() > prefix.len())
+    {
+        Some(prefix) => format!("{prefix}REDACTED"),
+        None => path.to_owned(),
+    };
+    let Some(query) = query else {
+        return path;
     };
     let parts: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("api_key") => format!("{k}=REDACTED"),
+            Some((k, _)) if SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s)) => {
+                format!("{k}=REDACTED")
+            }
             _ => pair.to_owned(),
         })
         .collect();
@@ -128,6 +148,14 @@ mod redaction_tests {
             "/open311/v2/requests.json?api_key=REDACTED&x=1"
         );
         assert_eq!(redact_query("/a?b=1"), "/a?b=1");
+        assert_eq!(
+            redact_query("/api/v1/me/devices/fcm:secret-token"),
+            "/api/v1/me/devices/REDACTED"
+        );
+        assert_eq!(
+            redact_query("/x?token=abc&refresh_token=def"),
+            "/x?token=REDACTED&refresh_token=REDACTED"
+        );
         assert_eq!(redact_query("/a"), "/a");
     }
 }

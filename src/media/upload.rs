@@ -106,6 +106,8 @@ pub enum UploadError {
     Unsupported(&'static str),
     #[error("empty file")]
     Empty,
+    #[error("the client stopped sending the upload")]
+    TimedOut,
     #[error("files are not accepted from this sender")]
     Refused,
     #[error("temporary file: {0}")]
@@ -123,6 +125,7 @@ fn multipart_error(err: actix_multipart::MultipartError) -> UploadError {
         E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => {
             UploadError::NotMultipart
         }
+        E::Payload(p) if crate::security::is_body_timeout(&p) => UploadError::TimedOut,
         other => UploadError::Malformed(other.to_string()),
     }
 }
@@ -143,7 +146,7 @@ pub async fn receive(
         receive_form(headers, payload, tmp_dir, max_bytes),
     )
     .await
-    .unwrap_or_else(|_| Err(UploadError::Malformed("upload took too long".into())))
+    .unwrap_or_else(|_| Err(UploadError::TimedOut))
 }
 
 async fn receive_form(

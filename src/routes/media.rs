@@ -99,6 +99,7 @@ pub(crate) fn upload_error(err: UploadError) -> ApiError {
         UploadError::Malformed(why) => ApiError::new(ErrorCode::BadRequest)
             .with_detail("Dữ liệu tải lên không hợp lệ", "Malformed multipart body")
             .with_cause(anyhow::anyhow!(why)),
+        UploadError::TimedOut => ApiError::body_timeout(),
         UploadError::NoFile => ApiError::new(ErrorCode::BadRequest).with_detail(
             "Thiếu trường `file` chứa ảnh",
             "The form has no `file` field",

@@ -23,6 +23,7 @@ mod openapi;
 mod privacy;
 mod reports;
 mod routing;
+mod security;
 mod smtp;
 mod stats;
 mod synth;
