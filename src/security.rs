@@ -312,8 +312,9 @@ pub async fn body_idle_timeout(
                 Err(_) => Some((Err(timed_out()), None)),
             }
         });
+        // Readers (multipart) may poll again after the end: a fused stream keeps answering None.
         req.set_payload(Payload::Stream {
-            payload: Box::pin(stream),
+            payload: Box::pin(stream.fuse()),
         });
     }
     next.call(req).await
