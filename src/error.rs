@@ -534,11 +534,17 @@ impl ResponseError for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as K, Error as E};
+        // A failed COMMIT whose rollback failed too is as bad as the COMMIT's own error.
+        let err = match err {
+            E::RollbackErrorOnCommit { commit_error, .. } => *commit_error,
+            other => other,
+        };
         match &err {
             E::NotFound => ApiError::not_found(),
-            E::DatabaseError(K::ClosedConnection, _) | E::BrokenTransactionManager => {
-                ApiError::database_unavailable(err)
-            }
+            // diesel-async reports a failure below SQL (the socket closed, the server gone in a
+            // restart) as `UnableToSendCommand`: PostgreSQL is unreachable, which is a 503.
+            E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
+            | E::BrokenTransactionManager => ApiError::database_unavailable(err),
             E::DatabaseError(K::Unknown, info) if is_connection_failure(info.message()) => {
                 ApiError::database_unavailable(err)
             }
@@ -631,5 +637,18 @@ mod tests {
             ApiError::from(diesel::result::Error::RollbackTransaction).code(),
             "internal_error"
         );
+        // What diesel-async answers when PostgreSQL goes away mid-request (a restart).
+        let closed = || {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                Box::new("connection closed".to_owned()),
+            )
+        };
+        assert_eq!(ApiError::from(closed()).code(), "database_unavailable");
+        let commit = diesel::result::Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(closed()),
+            commit_error: Box::new(closed()),
+        };
+        assert_eq!(ApiError::from(commit).code(), "database_unavailable");
     }
 }

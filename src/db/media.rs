@@ -105,6 +105,19 @@ pub async fn insert_pending(conn: &mut AsyncPgConnection, new: &NewMedia<'_>) ->
     Ok(n == 1)
 }
 
+/// Locks a pending row for writing its files; `false` when it is no longer there (swept).
+pub async fn lock_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    media::table
+        .filter(media::id.eq(id))
+        .filter(media::status.eq(MediaStatus::Pending))
+        .select(media::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|row| row.is_some())
+}
+
 pub async fn mark_ready(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
     diesel::update(media::table.find(id))
         .set(media::status.eq(MediaStatus::Ready))
@@ -214,8 +227,10 @@ pub async fn for_reports(
 }
 
 /// Rows the sweeper removes: unattached past their expiry (or with none: their report was
-/// deleted), or still pending an hour after the upload started (the process died between the
-/// row and its files).
+/// deleted), or pending and not locked. An upload holds its pending row's lock while it writes
+/// the files (`routes::media::store_photo`), so a pending row nobody locks was left by an upload
+/// that died between the row and its files (its process killed, its connection gone): it can go
+/// at once, rather than after an hour, and one still being written is never touched.
 pub async fn sweepable(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -227,9 +242,7 @@ pub async fn sweepable(
                 .is_null()
                 .and(media::status.eq(MediaStatus::Ready))
                 .and(media::expires_at.lt(now).or(media::expires_at.is_null()))
-                .or(media::status
-                    .eq(MediaStatus::Pending)
-                    .and(media::created_at.lt(now - chrono::Duration::hours(1)))),
+                .or(media::status.eq(MediaStatus::Pending)),
         )
         .order(media::created_at)
         .limit(limit)

@@ -1,5 +1,6 @@
 //! Removes photos nobody will use: uploads not attached to a report within their time to live,
-//! and rows a crash left `pending` (with whatever files were written). Also forgets idempotency
+//! and rows a crash left `pending` (with whatever files were written, half-written ones
+//! included) as soon as no live upload holds them. Also forgets idempotency
 //! keys after a day, and upload files of processes that died.
 
 use std::sync::Arc;
@@ -60,7 +61,10 @@ async fn sweep_batch(
         // stubborn object does not hold up the rest of the batch.
         let files = async {
             photos.delete(&row.display_key).await?;
-            photos.delete(&row.thumbnail_key).await
+            photos.delete(&row.thumbnail_key).await?;
+            // A pending row's upload may have died mid-write, leaving a staging file no key
+            // names; an expired photo may have redacted copies. Nothing of it stays.
+            photos.remove_leftovers(row.id).await
         };
         if let Err(e) = files.await {
             tracing::warn!(media = %row.id, error = %e, "cannot delete a photo's files; will retry");

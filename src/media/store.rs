@@ -12,6 +12,8 @@ use crate::config::{MediaStore, Settings};
 #[derive(Clone)]
 pub struct PhotoStore {
     inner: Arc<dyn ObjectStore>,
+    /// The directory of the local store (`None` for S3).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PhotoStore {
@@ -40,6 +42,7 @@ impl From<object_store::Error> for StoreError {
 impl PhotoStore {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let media = &settings.media;
+        let mut local_dir = None;
         let inner: Arc<dyn ObjectStore> = match media.store {
             MediaStore::Local => {
                 let dir = media
@@ -49,7 +52,9 @@ impl PhotoStore {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     anyhow::anyhow!("cannot create the photo directory {}: {e}", dir.display())
                 })?;
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir)?)
+                let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)?;
+                local_dir = Some(dir);
+                Arc::new(store)
             }
             MediaStore::S3 => {
                 let bucket = media
@@ -72,7 +77,7 @@ impl PhotoStore {
                 Arc::new(builder.build()?)
             }
         };
-        Ok(Self { inner })
+        Ok(Self { inner, local_dir })
     }
 
     /// Writes the whole object at once (the local store writes a temporary file and renames it,
@@ -94,6 +99,31 @@ impl PhotoStore {
         match self.inner.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StoreError::Unavailable(e)),
+        }
+    }
+}
+
+impl PhotoStore {
+    /// Removes what is left of photo `id` besides its keys, once they are deleted. The local
+    /// store writes `<key>#<n>` and renames it: a process killed in between leaves that staging
+    /// file, which no key names and `object_store` does not list, and the photo's directory.
+    /// Every rendition of a photo lives under `photos/<id>/`, so the directory goes whole. (S3
+    /// writes an object in one PUT: nothing is left there.)
+    pub async fn remove_leftovers(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        let Some(dir) = &self.local_dir else {
+            return Ok(());
+        };
+        let photo_dir = dir.join("photos").join(id.to_string());
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(photo_dir))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match removed {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            })),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use diesel_async::AsyncConnection as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -279,7 +280,6 @@ pub(crate) async fn store_photo(
     if !db::media::insert_pending(&mut conn, &new).await? {
         return Ok(None);
     }
-    drop(conn);
 
     let ProcessedPhoto {
         display,
@@ -287,21 +287,39 @@ pub(crate) async fn store_photo(
         exif_location,
         ..
     } = photo;
-    let stored = async {
-        state.photos.put(&display_key, display.bytes).await?;
-        state.photos.put(&thumbnail_key, thumbnail.bytes).await
-    }
-    .await;
-    let mut conn = state.conn().await?;
-    if let Err(e) = stored {
+    // The files are written while this transaction holds the pending row's lock, and the row
+    // turns ready in it: a pending row that nobody locks is an upload that died half-way (a
+    // SIGKILL, a lost connection), which the sweeper removes with its files on its next pass;
+    // one being written it skips. The connection is held for two writes to the photo store.
+    let written = conn
+        .transaction::<Result<(), StoreError>, ApiError, _>(async |conn| {
+            if !db::media::lock_pending(conn, id).await? {
+                // Swept in the instant between its insert and this lock: nothing was written.
+                return Err(ApiError::storage_unavailable(anyhow::anyhow!(
+                    "photo {id} was swept before its files were written"
+                )));
+            }
+            let stored = async {
+                state.photos.put(&display_key, display.bytes).await?;
+                state.photos.put(&thumbnail_key, thumbnail.bytes).await
+            }
+            .await;
+            if stored.is_ok() {
+                db::media::mark_ready(conn, id).await?;
+            }
+            Ok(stored)
+        })
+        .await?;
+    // A database failure above (even one at COMMIT, which may have committed) leaves the files
+    // alone: the row is then either ready with them, or pending and unlocked, and swept.
+    if let Err(e) = written {
         // Nothing refers to the row yet: remove it and whatever was written. If this fails too,
-        // the sweeper removes the pending row and its files within the hour.
+        // the sweeper removes the pending row and its files.
         let _ = state.photos.delete(&display_key).await;
         let _ = state.photos.delete(&thumbnail_key).await;
         let _ = db::media::delete(&mut conn, id).await;
         return Err(store_error(e));
     }
-    db::media::mark_ready(&mut conn, id).await?;
     let row = db::media::find(&mut conn, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -351,7 +369,7 @@ async fn replay(
     }
     if current.status != MediaStatus::Ready {
         // Pending for minutes: the first attempt was abandoned half-way (its client went away).
-        // Clear it so the next retry starts afresh instead of waiting for the hourly sweep.
+        // Clear it so the next retry starts afresh instead of waiting for the next sweep.
         if current.created_at < chrono::Utc::now() - chrono::Duration::minutes(2) {
             let mut conn = state.conn().await?;
             if db::media::delete_if_pending(&mut conn, current.id).await? {

@@ -2,7 +2,8 @@
 //! requests the real ones would get: a JWT-bearer grant signed RS256 with the service account's
 //! key (issuer, audience, scope, lifetime), then `messages:send` with that access token and a
 //! v1 message (string-only `data`, a token, a notification). It answers like FCM, including
-//! `UNREGISTERED` for a dead device token and a 503 once for a flaky one.
+//! `UNREGISTERED` for a dead device token and a 503 once for a flaky one; 500 to everything
+//! while a test holds it in an outage.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,10 @@ pub struct Seen {
     attempts: HashMap<String, usize>,
     /// When each device's requests arrived.
     pub arrivals: HashMap<String, Vec<std::time::Instant>>,
+    /// While set, every well-formed send is answered 500 `INTERNAL` (FCM having a bad time).
+    pub outage: bool,
+    /// Sends answered 500 because of `outage`.
+    pub refused: usize,
 }
 
 pub struct FakeFcm {
@@ -190,6 +195,12 @@ async fn send(
         seen.violations.extend(problems);
         return HttpResponse::BadRequest().json(
             json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "bad message"}}),
+        );
+    }
+    if seen.outage {
+        seen.refused += 1;
+        return HttpResponse::InternalServerError().json(
+            json!({"error": {"code": 500, "status": "INTERNAL", "message": "Internal error encountered."}}),
         );
     }
     let device = body["message"]["token"]

@@ -1,11 +1,13 @@
 //! Statistics snapshots pushed to the IOC through the outbox, against a local stand-in for the
 //! IOC's webhook that checks what the real one would: the HMAC-SHA256 signature of the exact
 //! body with the shared secret, the delivery id, the content type, and a body with the four
-//! keys of api.md. It refuses, fails or accepts as a test asks.
+//! keys of api.md. It refuses, fails or accepts as a test asks (the fault tests hold it in an
+//! outage of 500s for a while).
 //!
 //! The period is scheduled by `jobs::ioc_push::run_once`, whose clock is a parameter: tests
 //! queue snapshots for periods of their choosing, by one process or several at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,18 +26,20 @@ const SECRET: &str = "chia-khoa-chung của IOC";
 
 /// How the fake IOC answers.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// 500 to the first two attempts of each delivery, then 200.
     FailTwice,
     /// 400 to everything.
     Refuse,
+    /// 500 to everything while [`FakeIoc::set_outage`] holds it down, then 200.
+    Outage,
 }
 
 #[derive(Clone, Debug)]
-struct Attempt {
-    delivery: String,
-    body: Vec<u8>,
-    answered: u16,
+pub(crate) struct Attempt {
+    pub delivery: String,
+    pub body: Vec<u8>,
+    pub answered: u16,
 }
 
 #[derive(Default)]
@@ -45,15 +49,17 @@ struct Seen {
     violations: Vec<String>,
 }
 
-struct FakeIoc {
-    url: String,
+pub(crate) struct FakeIoc {
+    pub url: String,
     seen: Arc<Mutex<Seen>>,
+    outage: Arc<AtomicBool>,
     handle: actix_web::dev::ServerHandle,
 }
 
 struct Shared {
     mode: Mode,
     seen: Arc<Mutex<Seen>>,
+    outage: Arc<AtomicBool>,
 }
 
 fn header(request: &HttpRequest, name: &str) -> String {
@@ -132,6 +138,8 @@ async fn receive(
             Mode::Refuse => 400,
             Mode::FailTwice if earlier < 2 => 500,
             Mode::FailTwice => 200,
+            Mode::Outage if shared.outage.load(Ordering::SeqCst) => 500,
+            Mode::Outage => 200,
         }
     };
     seen.attempts.push(Attempt {
@@ -144,13 +152,15 @@ async fn receive(
 }
 
 impl FakeIoc {
-    async fn start(mode: Mode) -> FakeIoc {
+    pub(crate) async fn start(mode: Mode) -> FakeIoc {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let outage = Arc::new(AtomicBool::new(false));
         let shared = web::Data::new(Shared {
             mode,
             seen: seen.clone(),
+            outage: outage.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -166,15 +176,21 @@ impl FakeIoc {
         FakeIoc {
             url: format!("http://127.0.0.1:{port}/hooks/phananh"),
             seen,
+            outage,
             handle,
         }
     }
 
-    fn attempts(&self) -> Vec<Attempt> {
+    /// In [`Mode::Outage`]: 500 to everything from now on (`true`), or 200 again (`false`).
+    pub(crate) fn set_outage(&self, on: bool) {
+        self.outage.store(on, Ordering::SeqCst);
+    }
+
+    pub(crate) fn attempts(&self) -> Vec<Attempt> {
         self.seen.lock().unwrap().attempts.clone()
     }
 
-    fn violations(&self) -> Vec<String> {
+    pub(crate) fn violations(&self) -> Vec<String> {
         self.seen.lock().unwrap().violations.clone()
     }
 }
@@ -185,7 +201,7 @@ impl Drop for FakeIoc {
     }
 }
 
-fn pushing_to(s: &mut Settings, url: &str) {
+pub(crate) fn pushing_to(s: &mut Settings, url: &str) {
     s.ioc.push_url = Some(url.to_owned());
     s.ioc.push_secret = Some(Secret::new(SECRET));
     s.outbox.poll_interval_ms = 50;

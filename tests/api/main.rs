@@ -10,6 +10,7 @@ mod authz;
 mod catalog;
 mod cli;
 mod errors;
+mod faults;
 mod fcm;
 mod health;
 mod helpers;
