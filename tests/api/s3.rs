@@ -21,7 +21,7 @@ use crate::reports::{report_body, submit_ok};
 use crate::smtp::free_port;
 use crate::storage::{
     KA_DO, assert_open311_retry_later, assert_retry_after, attached, media_rows, partner_key,
-    reports, request_with_photo,
+    reports, request_with_photo, short_idle_client,
 };
 
 const BUCKET: &str = "phananh-photos";
@@ -221,11 +221,13 @@ fn use_moto(s: &mut Settings, moto: &Moto) {
 async fn s3_app(moto: &Moto, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
     let url = db.url.clone();
-    spawn_app_with(db, &url, |s| {
+    let mut app = spawn_app_with(db, &url, |s| {
         use_moto(s, moto);
         tweak(s);
     })
-    .await
+    .await;
+    app.client = short_idle_client();
+    app
 }
 
 fn local(app: &TestApp, url: &Value) -> String {

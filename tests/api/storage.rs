@@ -124,7 +124,21 @@ async fn local_app(dir: &Path) -> TestApp {
     let db = TestDb::new().await;
     let url = db.url.clone();
     let dir = dir.to_owned();
-    spawn_app_with(db, &url, move |s| s.media.local_dir = Some(dir)).await
+    let mut app = spawn_app_with(db, &url, move |s| s.media.local_dir = Some(dir)).await;
+    app.client = short_idle_client();
+    app
+}
+
+/// A client that drops a pooled connection after 2 s idle. The server closes idle keep-alive
+/// connections after 5 s; a request sent on one just as the server closes it fails with a
+/// reset, which these tests, pausing for seconds (a mount, a server restart, a sweep), would
+/// otherwise hit now and then.
+pub fn short_idle_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap()
 }
 
 /// A live Open311 key of a partner application.
@@ -416,11 +430,12 @@ async fn swept_photos_leave_no_empty_directories() {
     let db = TestDb::new().await;
     let url = db.url.clone();
     let dir = store.path().to_owned();
-    let app = spawn_app_with(db, &url, move |s| {
+    let mut app = spawn_app_with(db, &url, move |s| {
         s.media.local_dir = Some(dir);
         s.media.sweep_interval_secs = 1;
     })
     .await;
+    app.client = short_idle_client();
     let token = citizen(&app).await;
     let kept = upload_ok(&app, &token, &photo("gps/DSCN0027.jpg")).await;
     let expired = upload_ok(&app, &token, &photo("gps/DSCN0029.jpg")).await;
