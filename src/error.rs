@@ -107,6 +107,9 @@ pub enum ErrorCode {
     /// 409: the ticket changed since the caller read it (`If-Match` names an older version);
     /// reload and decide again.
     StaleVersion,
+    /// 507: the photo store has no space left; retry after `Retry-After` seconds (an operator
+    /// has to free space first).
+    StorageFull,
 }
 
 impl ErrorCode {
@@ -152,6 +155,7 @@ impl ErrorCode {
             IdempotencyKeyReused => StatusCode::CONFLICT,
             StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             InvalidTransition | AlreadyRated | StaleVersion => StatusCode::CONFLICT,
+            StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -202,6 +206,7 @@ impl ErrorCode {
             InvalidTransition => "invalid_transition",
             AlreadyRated => "already_rated",
             StaleVersion => "stale_version",
+            StorageFull => "storage_full",
         }
     }
 
@@ -275,6 +280,10 @@ impl ErrorCode {
             StaleVersion => (
                 "Phản ánh đã được người khác cập nhật, vui lòng tải lại",
                 "The ticket changed since you loaded it; reload it",
+            ),
+            StorageFull => (
+                "Kho ảnh đã đầy, vui lòng thử lại sau",
+                "Photo storage is full; retry later",
             ),
         };
         Text::new(vi, en)
@@ -434,6 +443,14 @@ impl ApiError {
         e
     }
 
+    /// The photo store is out of space. `Retry-After` is longer than for an outage: space comes
+    /// back when an operator frees it, not by itself in seconds.
+    pub fn storage_full(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(ErrorCode::StorageFull).with_cause(cause);
+        e.0.retry_after_secs = Some(300);
+        e
+    }
+
     pub fn too_many_requests(wait: std::time::Duration) -> Self {
         let mut e = Self::new(ErrorCode::TooManyRequests).with_detail(
             "Bạn đã thử quá nhiều lần, vui lòng thử lại sau",
@@ -578,6 +595,29 @@ fn is_connection_failure(message: &str) -> bool {
     .any(|needle| m.contains(needle))
 }
 
+/// A photo store failure: a missing object is 404, a full store 507 `storage_full`, anything
+/// else (unreachable, read-only, permission denied, not a directory) 503 `storage_unavailable`.
+impl From<crate::media::store::StoreError> for ApiError {
+    fn from(err: crate::media::store::StoreError) -> Self {
+        use crate::media::store::StoreError;
+        match err {
+            StoreError::NotFound => ApiError::not_found(),
+            full @ StoreError::Full(_) => ApiError::storage_full(full),
+            other => ApiError::storage_unavailable(other),
+        }
+    }
+}
+
+/// An I/O error of the photo path outside the object store (the upload's temporary file): a full
+/// disk is 507, anything else 503.
+pub fn storage_io(err: std::io::Error) -> ApiError {
+    if crate::media::store::is_out_of_space(&err) {
+        ApiError::storage_full(err)
+    } else {
+        ApiError::storage_unavailable(err)
+    }
+}
+
 impl From<crate::db::PoolError> for ApiError {
     fn from(err: crate::db::PoolError) -> Self {
         ApiError::database_unavailable(anyhow::anyhow!("{err}"))
@@ -621,6 +661,44 @@ mod tests {
         assert_eq!(body["errors"][0]["field"], "location.lat");
         // Vietnamese is the default language.
         assert_eq!(body["errors"][0]["message"], "Vĩ độ ngoài khoảng");
+    }
+
+    #[test]
+    fn store_errors_map_full_disks_to_507_and_the_rest_to_503() {
+        use crate::media::store::StoreError;
+        // What object_store's local store returns: its own error (the io::Error as source)
+        // inside `Error::Generic`.
+        #[derive(Debug, thiserror::Error)]
+        #[error("Unable to copy data to file: {source}")]
+        struct Local {
+            source: std::io::Error,
+        }
+        let wrapped = |errno: i32| object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(Local {
+                source: std::io::Error::from_raw_os_error(errno),
+            }),
+        };
+        for (errno, status, code) in [
+            (libc::ENOSPC, 507, "storage_full"),
+            (libc::EDQUOT, 507, "storage_full"),
+            (libc::EROFS, 503, "storage_unavailable"),
+            (libc::EACCES, 503, "storage_unavailable"),
+            (libc::EPERM, 503, "storage_unavailable"),
+            (libc::ENOTDIR, 503, "storage_unavailable"),
+        ] {
+            let err = ApiError::from(StoreError::from(wrapped(errno)));
+            assert_eq!(
+                (err.status().as_u16(), err.code()),
+                (status, code),
+                "{errno}"
+            );
+            assert!(err.retry_after_secs().is_some(), "{errno}");
+        }
+        let err = storage_io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(err.code(), "storage_full");
+        let err = storage_io(std::io::Error::from_raw_os_error(libc::EIO));
+        assert_eq!(err.code(), "storage_unavailable");
     }
 
     #[test]

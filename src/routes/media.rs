@@ -113,7 +113,7 @@ pub(crate) fn upload_error(err: UploadError) -> ApiError {
         ),
         UploadError::Unsupported(what) => unsupported(what),
         UploadError::Refused => ApiError::new(ErrorCode::Forbidden),
-        UploadError::Io(e) => ApiError::storage_unavailable(e),
+        UploadError::Io(e) => crate::error::storage_io(e),
     }
 }
 
@@ -167,8 +167,9 @@ fn photo_error(err: PhotoError, limits: &PhotoLimits) -> ApiError {
     }
 }
 
+/// 507 `storage_full` when the store has no space left, 503 `storage_unavailable` otherwise.
 fn store_error(err: StoreError) -> ApiError {
-    ApiError::storage_unavailable(err)
+    err.into()
 }
 
 /// Uploads one photo. The body streams to a temporary file; the type is read from its first bytes
@@ -191,7 +192,8 @@ fn store_error(err: StoreError) -> ApiError {
         (status = 413, description = "`photo_too_large`: over 15 MB or 40 megapixels", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`: not JPEG, PNG or WebP (HEIC included), or not multipart", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`photo_unreadable`: corrupt, truncated or empty", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`storage_unavailable` or `database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`storage_unavailable` (the photo store cannot be reached or written) or `database_unavailable`; `Retry-After` says when to retry", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the photo store has no space left; `Retry-After` says when to retry", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/media")]
@@ -536,10 +538,8 @@ pub async fn get_media_file(
         }
         Rendition::Original => row.original_display(),
     };
-    let bytes = state.photos.get(key).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found(),
-        other => store_error(other),
-    })?;
+    // A missing object is 404; an unreachable store 503.
+    let bytes = state.photos.get(key).await.map_err(store_error)?;
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
         // Already compressed: the compression middleware leaves it alone.

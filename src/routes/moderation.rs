@@ -584,7 +584,8 @@ async fn write_blurred(
     .await;
     if let Err(e) = stored {
         written.delete(state).await;
-        return Err(ApiError::storage_unavailable(e));
+        // A full store is 507 `storage_full`, anything else 503.
+        return Err(e.into());
     }
     Ok(written)
 }
@@ -625,6 +626,7 @@ async fn report_photo(
         (status = 415, description = "Body is not `application/json`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: the mode (`blur` or `remove`) or the reason is missing or wrong", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "`storage_unavailable` or `database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "`storage_full`: the photo store has no space left for the blurred copy", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/tickets/{id}/media/{media_id}/redact")]

@@ -939,7 +939,8 @@ async fn discard_photos(state: &AppState, photos: &[db::media::Media]) {
         (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
         (status = 409, description = "The Idempotency-Key was used with another request", body = [ErrorItem]),
         (status = 413, description = "Body or photo too large", body = [ErrorItem]),
-        (status = 503, description = "Database or photo store unreachable", body = [ErrorItem]),
+        (status = 503, description = "Database or photo store unreachable (`Retry-After` says when to retry); no request is created without its photos", body = [ErrorItem]),
+        (status = 507, description = "The photo store is full (`Retry-After` says when to retry); no request is created without its photos", body = [ErrorItem]),
     )
 )]
 #[post("/open311/v2/requests.{format}")]
