@@ -262,6 +262,25 @@ fn write_client(req: &ServiceRequest, state: &AppState) -> WriteClient {
     WriteClient::Address(crate::routes::auth::client_ip(req.request()))
 }
 
+/// 400 `invalid_query` for a query string that carries a NUL character (`%00`), before any
+/// handler: no text of ours can hold one (PostgreSQL cannot store or compare it), and the API
+/// description says so on every free-text parameter. Open311 answers in its own format.
+pub async fn refuse_nul_in_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.path().starts_with("/api/") && req.query_string().contains("%00") {
+        let err = ApiError::invalid_query(
+            "Tham số truy vấn chứa ký tự NUL",
+            "The query string contains a NUL character (%00)",
+        );
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 /// 431 `headers_too_large` when the request line and headers exceed `http.max_header_bytes`.
 /// (The HTTP layer buffers up to 128 KiB of head; we keep handlers and logs to far less.)
 pub async fn limit_headers(

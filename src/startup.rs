@@ -147,6 +147,8 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(routes::fallback::fixed_path_methods))
+                .wrap(middleware::from_fn(crate::security::refuse_nul_in_query))
                 .wrap(middleware::from_fn(crate::security::limit_writes))
                 .wrap(middleware::from_fn(crate::security::body_idle_timeout))
                 .wrap(middleware::Compress::default())
@@ -306,11 +308,49 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         })
 }
 
+/// Reads a JSON body already parsed as a value into `T`, the way JSON Schema reads numbers: `1.0`
+/// *is* the integer 1 (the OpenAPI description says `integer`, and clients such as JavaScript's
+/// `JSON.stringify` or a Python float may write it so), while `1.5` stays a number that an integer
+/// field refuses. Errors are the same problem+json `malformed_json` as a body that fails to parse.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(
+    mut value: serde_json::Value,
+) -> Result<T, ApiError> {
+    integral_floats_to_integers(&mut value);
+    serde_json::from_value(value).map_err(|e| {
+        let (vi, en) = describe_json_error(&e);
+        ApiError::new(ErrorCode::MalformedJson).with_detail(vi, en)
+    })
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Beyond 2^53 a float no longer holds every integer: leave it as it is.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT
+            {
+                *n = (f as i64).into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
 /// Where and roughly why a body failed to parse, without echoing the value (it may be a
 /// password) or naming our Rust types.
 fn describe_json_error(e: &serde_json::Error) -> (String, String) {
     use serde_json::error::Category;
-    let at = format!("line {} column {}", e.line(), e.column());
+    // A value read from an already-parsed body has no position.
+    let at = if e.line() == 0 {
+        String::new()
+    } else {
+        format!(" (line {} column {})", e.line(), e.column())
+    };
     let text = e.to_string();
     // "missing field `x`" / "unknown field `x`" name a field of the contract: worth saying.
     let field = ["missing field", "unknown field", "duplicate field"]
@@ -324,17 +364,17 @@ fn describe_json_error(e: &serde_json::Error) -> (String, String) {
             format!("Missing field `{f}`"),
         ),
         (_, Some(f)) => (
-            format!("Trường `{f}` không được chấp nhận ({at})"),
-            format!("Field `{f}` is not accepted here ({at})"),
+            format!("Trường `{f}` không được chấp nhận{at}"),
+            format!("Field `{f}` is not accepted here{at}"),
         ),
         (Category::Data, None) => (
-            format!("Giá trị sai kiểu hoặc không hợp lệ ({at})"),
-            format!("A value has the wrong type or is not allowed ({at})"),
+            format!("Giá trị sai kiểu hoặc không hợp lệ{at}"),
+            format!("A value has the wrong type or is not allowed{at}"),
         ),
         (Category::Eof, None) => ("JSON bị cắt cụt".into(), "The JSON ends too early".into()),
         _ => (
-            format!("JSON không hợp lệ ({at})"),
-            format!("Not valid JSON ({at})"),
+            format!("JSON không hợp lệ{at}"),
+            format!("Not valid JSON{at}"),
         ),
     }
 }
@@ -491,5 +531,36 @@ mod tests {
         assert_eq!(problem["code"], "not_found");
         let (status, _, _) = call(test::TestRequest::get().uri(&format!("/things/{id}?n=1"))).await;
         assert_eq!(status, 200);
+    }
+
+    #[actix_web::test]
+    async fn integral_floats_are_integers_as_json_schema_says_and_fractions_are_not() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Rating {
+            score: u8,
+            weights: Vec<i32>,
+            lat: f64,
+        }
+        let ok: Rating = super::from_json_value(
+            serde_json::json!({"score": 5.0, "weights": [1, -2.0, 0.0], "lat": 11}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            Rating {
+                score: 5,
+                weights: vec![1, -2, 0],
+                lat: 11.0
+            }
+        );
+        for bad in [
+            serde_json::json!({"score": 4.5, "weights": [], "lat": 1.0}),
+            serde_json::json!({"score": 300.0, "weights": [], "lat": 1.0}),
+            serde_json::json!({"score": 1e300, "weights": [], "lat": 1.0}),
+            serde_json::json!({"score": "5", "weights": [], "lat": 1.0}),
+        ] {
+            let err = super::from_json_value::<Rating>(bad.clone()).unwrap_err();
+            assert_eq!(err.code(), "malformed_json", "{bad}");
+        }
     }
 }

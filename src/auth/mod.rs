@@ -103,6 +103,18 @@ async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no application state")))?;
 
     if let Some(key) = req.headers().get("x-api-key") {
+        // Two credentials are one too many: were the key honoured alone, a forged or expired
+        // token beside it would pass unnoticed.
+        if req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION)
+        {
+            return Err(unauthorized(
+                ErrorCode::Unauthorized,
+                "Chỉ gửi một loại xác thực: X-Api-Key hoặc Authorization",
+                "Send one credential, X-Api-Key or Authorization, not both",
+            ));
+        }
         let key = key.to_str().unwrap_or("");
         let hash = tokens::hash_token(key.trim());
         let mut conn = state.conn().await?;
@@ -296,10 +308,10 @@ impl<R: RoleSet + 'static, T: serde::de::DeserializeOwned + 'static> FromRequest
         Box::pin(async move {
             let Authenticated(user, _) =
                 Authenticated::<R>::from_request(&req, &mut actix_web::dev::Payload::None).await?;
-            let body = web::Json::<T>::from_request(&req, &mut payload).await?;
+            let body = web::Json::<serde_json::Value>::from_request(&req, &mut payload).await?;
             Ok(AuthenticatedJson {
                 user,
-                body: body.into_inner(),
+                body: crate::startup::from_json_value(body.into_inner())?,
                 _roles: PhantomData,
             })
         })

@@ -232,9 +232,11 @@ pub async fn receive_fields(
                 form.files
                     .push(spool(&mut field, tmp_dir, max_bytes, &gate).await?);
             } else {
+                // Text that is not UTF-8 is read with replacement characters, as the
+                // urlencoded form of the same request is: an `api_key` or a `service_code` then
+                // fails its own check, a description keeps the readable rest.
                 let value = others.read(&mut field, &gate).await?;
-                let value = String::from_utf8(value)
-                    .map_err(|_| UploadError::Malformed(format!("`{name}` is not UTF-8")))?;
+                let value = String::from_utf8_lossy(&value).into_owned();
                 form.fields.push((name, value));
             }
         }

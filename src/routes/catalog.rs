@@ -73,28 +73,23 @@ pub async fn list_categories(
     Ok(http_cache::respond(&req, JSON, to_vec(&body)?))
 }
 
-/// Representation of `GET /areas` (documentation only: the handler reads the raw text so that an
-/// empty parameter means "absent").
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
-pub enum AreasFormat {
-    Json,
-    Geojson,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AreasQuery {
     /// `json` (default) or `geojson` (an RFC 7946 FeatureCollection with boundaries; also chosen by
     /// `Accept: application/geo+json`).
-    #[param(value_type = Option<AreasFormat>)]
+    /// (Read as text, so that an empty parameter means "absent".)
+    #[param(pattern = "^ *(json|geojson)? *$")]
     pub format: Option<String>,
-    /// Areas in force on this day (YYYY-MM-DD); default today in Asia/Ho_Chi_Minh.
-    #[param(value_type = Option<String>, format = Date)]
+    /// Areas in force on this day (YYYY-MM-DD); default (or empty) today in Asia/Ho_Chi_Minh.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))? *$"
+    )]
     pub valid_on: Option<String>,
-    /// `true`: every area ever, including those replaced by a reorganisation.
-    #[param(value_type = Option<bool>)]
+    /// `true`: every area ever, including those replaced by a reorganisation; `false` or empty:
+    /// those in force.
+    #[param(value_type = Option<String>, pattern = "^ *(true|false)? *$")]
     pub all: Option<String>,
 }
 

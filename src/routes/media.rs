@@ -83,7 +83,9 @@ fn response(state: &AppState, row: &db::media::Media, exif: Option<Coordinates>)
 }
 
 /// The multipart form of an upload (documentation only: the body is streamed, never parsed whole).
-#[derive(ToSchema)]
+/// Other parts are read and ignored, but only `file` is part of the contract.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct MediaUpload {
     /// JPEG, PNG or WebP, at most 15 MB and 40 megapixels. The type is read from the bytes.
@@ -181,7 +183,7 @@ fn store_error(err: StoreError) -> ApiError {
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1–255 visible ASCII characters")),
     request_body(content = MediaUpload, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = MediaResponse),

@@ -142,7 +142,14 @@ WGS84 `{\"lat\", \"lon\"}`. Every error is `application/problem+json` (RFC 9457)
         (name = "open311", description = "Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) over the same reports: every resource as `.json` (bare arrays) and `.xml`; errors as `[{\"code\", \"description\"}]`; `api_key` (an API key of purpose `open311`) to submit; the mySociety `servicerequestupdates` extension."),
         (name = "operations", description = "Liveness and readiness for orchestrators and load balancers"),
     ),
-    components(schemas(crate::error::Problem, crate::error::ProblemField, crate::error::ErrorCode)),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::ProblemField,
+        crate::error::ErrorCode,
+        // Named by parameters (`value_type`) rather than by a body, so not collected on their own.
+        open311::Format,
+        media::Rendition,
+    )),
     modifiers(&Security)
 )]
 struct ApiDoc;
@@ -180,6 +187,57 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    tidy_parameters(doc)
+}
+
+/// What the generated parameter schemas do not say by themselves:
+/// - a header or query parameter is absent or a string, never JSON `null` (an `Option` would
+///   otherwise be described as `["string", "null"]`);
+/// - text never holds a NUL character (PostgreSQL cannot store or compare one; such a filter
+///   is refused 400), said as a pattern on our own free-text query parameters.
+fn tidy_parameters(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            for param in op.parameters.iter_mut().flatten() {
+                let RefOr::T(param) = param else {
+                    continue;
+                };
+                let place = &param.parameter_in;
+                if !matches!(place, ParameterIn::Query | ParameterIn::Header) {
+                    continue;
+                }
+                let in_query = matches!(place, ParameterIn::Query);
+                let Some(RefOr::T(Schema::Object(schema))) = param.schema.as_mut() else {
+                    continue;
+                };
+                if let SchemaType::Array(types) = &schema.schema_type
+                    && let [one, Type::Null] = types.as_slice()
+                {
+                    schema.schema_type = SchemaType::Type(one.clone());
+                }
+                let free_text = schema.schema_type == SchemaType::Type(Type::String)
+                    && schema.pattern.is_none()
+                    && schema.format.is_none()
+                    && schema.enum_values.is_none();
+                if in_query && path.starts_with("/api/v1/") && free_text {
+                    schema.pattern = Some("^[^\\u0000]*$".to_owned());
+                }
+            }
+        }
+    }
     doc
 }
 

@@ -609,7 +609,7 @@ pub(crate) async fn intake(state: &AppState, intake: Intake<'_>) -> Result<Outco
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1–255 visible ASCII characters")),
     request_body = NewReportRequest,
     responses(
         (status = 201, description = "Submitted (or the original answer to this Idempotency-Key)", body = SubmittedReport),
@@ -1334,15 +1334,24 @@ pub async fn get_report_events(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
-    /// `minLon,minLat,maxLon,maxLat` (WGS84).
+    /// `minLon,minLat,maxLon,maxLat` (WGS84; min ≤ max).
+    #[param(
+        pattern = "^( *-?(180(\\.0+)?|(1[0-7][0-9]|[0-9]{1,2})(\\.[0-9]+)?) *, *-?(90(\\.0+)?|[0-8]?[0-9](\\.[0-9]+)?) *, *-?(180(\\.0+)?|(1[0-7][0-9]|[0-9]{1,2})(\\.[0-9]+)?) *, *-?(90(\\.0+)?|[0-8]?[0-9](\\.[0-9]+)?) *)?$"
+    )]
     pub bbox: Option<String>,
     /// One status or several, comma-separated (`new,accepted`).
+    #[param(
+        pattern = "^ *((new|accepted|in_progress|on_hold|resolved|closed|rejected|duplicate|reopened) *(, *(new|accepted|in_progress|on_hold|resolved|closed|rejected|duplicate|reopened) *)*)?$"
+    )]
     pub status: Option<String>,
     /// A category code.
     pub category: Option<String>,
     /// An area (commune) code.
     pub area: Option<String>,
     /// Only reports submitted at or after this time (RFC 3339) or day (`YYYY-MM-DD`, Vietnam time).
+    #[param(
+        pattern = "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)?$"
+    )]
     pub since: Option<String>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]

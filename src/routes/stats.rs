@@ -28,9 +28,13 @@ const MAX_BUCKETS: usize = 1000;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// First day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included. Default: the first report's day.
+    /// First day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included; from 2000-01-01. Default: the first
+    /// report's day.
+    #[param(pattern = "^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))? *$")]
     pub from: Option<String>,
-    /// Last day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included. Default: today.
+    /// Last day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included; at most a year from today, not before
+    /// `from`. Default: today.
+    #[param(pattern = "^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))? *$")]
     pub to: Option<String>,
     /// An area (commune) code or id.
     pub area: Option<String>,
@@ -44,6 +48,7 @@ pub struct StatsQuery {
 #[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
     /// `category`, `area`, `department` or `status`.
+    #[param(pattern = "^ *(category|area|department|status)? *$")]
     pub by: Option<String>,
 }
 
@@ -51,6 +56,7 @@ pub struct BreakdownQuery {
 #[into_params(parameter_in = Query)]
 pub struct TimeseriesQuery {
     /// `day`, `week` (Monday to Sunday) or `month`. Default `month`.
+    #[param(pattern = "^ *(day|week|month)? *$")]
     pub interval: Option<String>,
 }
 

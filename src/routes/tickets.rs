@@ -186,19 +186,28 @@ pub struct AssignRequest {
 pub struct TicketQuery {
     /// One status or several, comma-separated; `all` for every status. Default: the open
     /// ones (`new,accepted,in_progress,on_hold,reopened`).
+    #[param(
+        pattern = "^ *(all|(new|accepted|in_progress|on_hold|resolved|closed|rejected|duplicate|reopened) *(, *(new|accepted|in_progress|on_hold|resolved|closed|rejected|duplicate|reopened) *)*)? *$"
+    )]
     pub status: Option<String>,
     /// `true`: open and past the deadline; `false`: the rest.
+    #[param(pattern = "^ *(true|false)? *$")]
     pub overdue: Option<String>,
     /// A user id, `me`, or `none` (unassigned).
+    #[param(
+        pattern = "^ *(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})? *$"
+    )]
     pub assignee: Option<String>,
     /// A category code.
     pub category: Option<String>,
     /// An area (commune) code.
     pub area: Option<String>,
     /// Words that must all occur in the description or address, diacritics and case ignored
-    /// ("duong" finds "đường").
+    /// ("duong" finds "đường"); at most 200 characters and 8 words.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// `due_at` (default: most urgent first), `-due_at`, `created_at`, `-created_at`.
+    #[param(pattern = "^ *(-?(due_at|created_at))? *$")]
     pub sort: Option<String>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]
@@ -576,14 +585,21 @@ fn if_match(request: &HttpRequest) -> Result<Option<i32>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    if let Some(weak) = text.strip_prefix("W/") {
-        return weak
-            .trim_matches('"')
-            .parse::<i32>()
-            .map(|_| Some(0))
-            .map_err(|_| bad());
-    }
-    text.trim_matches('"').parse().map(Some).map_err(|_| bad())
+    // An entity-tag is quoted (RFC 9110 §8.8.3); ours are versions, 1 to 9 digits. Clients
+    // that drop the quotes are understood all the same.
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let tag = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    let version = Some(tag)
+        .filter(|v| (1..=9).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<i32>().ok())
+        .ok_or_else(bad)?;
+    Ok(Some(if weak { 0 } else { version }))
 }
 
 fn note(raw: &Option<String>, name: &str, errors: &mut Vec<FieldError>) -> Option<Note> {
@@ -988,7 +1004,7 @@ async fn plan(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Report id"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the caller last saw"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?("[0-9]{1,9}"|[0-9]{1,9}))$"#, description = "The `ETag` the caller last saw (`\"7\"`), or `*`"),
     ),
     request_body = TransitionRequest,
     responses(
@@ -1067,7 +1083,7 @@ pub async fn transition_ticket(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Report id"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the caller last saw"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?("[0-9]{1,9}"|[0-9]{1,9}))$"#, description = "The `ETag` the caller last saw (`\"7\"`), or `*`"),
     ),
     request_body = AssignRequest,
     responses(

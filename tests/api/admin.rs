@@ -74,11 +74,22 @@ async fn the_routing_dry_run_says_what_a_submission_then_does() {
         "/api/v1/admin/routing/explain?lat=abc&lon=108.5&category=road",
         "/api/v1/admin/routing/explain?lat=95&lon=108.5&category=road",
         "/api/v1/admin/routing/explain?lat=&lon=108.5&category=road",
-        "/api/v1/admin/routing/explain?lat=11.7&lon=108.5&category=nope",
         "/api/v1/admin/routing/explain?lat=11.7&lon=108.5&category=road&extra=1",
     ] {
         assert_problem(get_with(&app, bad, &admin).await, 400, "invalid_query").await;
     }
+    // A well-formed question about a category that does not exist: as a submission hears it.
+    assert_problem(
+        get_with(
+            &app,
+            "/api/v1/admin/routing/explain?lat=11.7&lon=108.5&category=nope",
+            &admin,
+        )
+        .await,
+        422,
+        "unknown_category",
+    )
+    .await;
     // Hà Nội is in no commune here: what a resident would be told.
     assert_problem(
         get_with(&app, &explain_url("road", (21.03, 105.85)), &admin).await,

@@ -768,7 +768,8 @@ async fn routing_rules_are_created_read_listed_changed_deactivated_and_reactivat
             "category_id": category_id,
             "area_id": ka_do,
             "department_id": office,
-            "priority": 3,
+            // JSON Schema's integer: 3.0 is 3 (a JavaScript or Python client may write it so).
+            "priority": 3.0,
             "note": "vỉa hè Ka Đô: văn phòng xã",
         })),
     )
@@ -785,6 +786,13 @@ async fn routing_rules_are_created_read_listed_changed_deactivated_and_reactivat
     assert_eq!(created["priority"], 3);
     assert_eq!(created["active"], true);
     assert_eq!(created["note"], "vỉa hè Ka Đô: văn phòng xã");
+    // A fraction is not an integer.
+    assert_problem(
+        send(&app, "PATCH", &location, a, Some(json!({"priority": 2.5}))).await,
+        400,
+        "malformed_json",
+    )
+    .await;
     // It decides at once.
     let now: Value = get_with(&app, &explain, &admin).await.json().await.unwrap();
     assert_eq!(now["department"]["code"], "24943-van-phong");

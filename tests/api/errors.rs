@@ -91,6 +91,49 @@ async fn wrong_methods_are_405_with_allow() {
         assert_eq!(resp.headers()["allow"], "GET, HEAD", "{method} {path}");
         assert_problem(resp, 405, "method_not_allowed").await;
     }
+    // A fixed path beside a templated one (`/admin/areas/{id}`): still 405, not a 404 for an
+    // "id" that does not parse, and before any question of who is asking.
+    for (method, path) in [
+        ("GET", "/api/v1/admin/areas/import"),
+        ("DELETE", "/api/v1/admin/areas/import"),
+        ("PATCH", "/api/v1/admin/holidays/suggest"),
+        ("GET", "/api/v1/admin/holidays/suggest"),
+    ] {
+        let resp = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["allow"], "POST", "{method} {path}");
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+    // The templated sibling itself still routes (and wants an admin).
+    let resp = app
+        .get("/api/v1/admin/areas/0190a8f0-0000-7000-8000-000000000000")
+        .await;
+    assert_problem(resp, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn a_nul_in_the_query_string_is_a_400_wherever_it_is() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/reports?category=road%00",
+        "/api/v1/reports?area=%00",
+        "/api/v1/departments?area=24931%00",
+        "/api/v1/areas?x=%00",
+    ] {
+        assert_problem(app.get(path).await, 400, "invalid_query").await;
+    }
+    // Signed-in endpoints too, before anything else is asked of the caller.
+    assert_problem(
+        app.get("/api/v1/tickets?q=%C4%91%00").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(app.get("/api/v1/reports?category=road").await.status(), 200);
 }
 
 #[tokio::test]

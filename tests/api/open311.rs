@@ -1247,6 +1247,20 @@ async fn requests_are_filtered_by_code_status_dates_area_and_paged() {
     for bad in ["status=pending", "status=resolved", "status=open,maybe"] {
         assert_json_error(&fetch(&app, &format!("requests.json?{bad}")).await, 400);
     }
+    // A misspelt `extensions` is an error, not a silent "no"; false and 0 are a plain "no".
+    assert_json_error(&fetch(&app, "requests.json?extensions=ja").await, 400);
+    assert_json_error(
+        &fetch(&app, &format!("requests/{}.json?extensions=yes", s.road)).await,
+        400,
+    );
+    assert_eq!(
+        get_ids(&app, "requests.json?status=closed&extensions=false").await,
+        vec![s.waste.clone()]
+    );
+    assert_eq!(
+        get_ids(&app, "requests.json?status=closed&extensions=0").await,
+        vec![s.waste.clone()]
+    );
 
     // Dates on requested_datetime.
     let now = Utc::now();
@@ -1366,8 +1380,12 @@ async fn requests_are_filtered_by_code_status_dates_area_and_paged() {
         "page_size=1001",
         "page=0",
         "page=-1",
+        "page=2000&page_size=1000",
         "page=hai",
         "page_size=x",
+        // Checked even beside ids, which override the filters but not their syntax.
+        "service_request_id=HN-0000&page=0",
+        "service_request_id=HN-0000&status=maybe",
     ] {
         assert_json_error(&fetch(&app, &format!("requests.json?{bad}")).await, 400);
     }

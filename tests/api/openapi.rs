@@ -147,3 +147,124 @@ async fn docs_work_without_internet() {
         .unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
 }
+
+/// The schema of one parameter of one operation.
+fn parameter_schema(doc: &Value, path: &str, method: &str, name: &str) -> Value {
+    doc["paths"][path][method]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .map(|p| p["schema"].clone())
+        .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+}
+
+/// (path, method, parameter, values it must allow, values it must refuse).
+type ParameterCase<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [&'a str]);
+
+#[test]
+fn parameter_descriptions_take_the_values_clients_send_and_refuse_the_others() {
+    let doc = serde_json::to_value(phananh::routes::openapi()).unwrap();
+    let id = "0190a8f0-1c2d-7e3f-8a4b-5c6d7e8f9a0b";
+    let cases: &[ParameterCase] = &[
+        (
+            "/api/v1/reports",
+            "get",
+            "since",
+            &[
+                "2026-01-31",
+                "2024-02-29T23:59:59.5+07:00",
+                "2026-11-30T00:00:00Z",
+                "",
+            ],
+            &["yesterday", "2026-13-01", "2026-01-32"],
+        ),
+        (
+            "/api/v1/reports",
+            "get",
+            "bbox",
+            // What map libraries send: long decimals, the whole world.
+            &[
+                "108.39171712345678,11.651845123456,108.5,11.8",
+                "-180,-90,180,90",
+                "",
+            ],
+            &["1,2,3", "a,b,c,d", "181,0,182,1"],
+        ),
+        (
+            "/api/v1/reports",
+            "get",
+            "status",
+            &["new", "new, accepted", ""],
+            &["open", "new,,accepted"],
+        ),
+        (
+            "/api/v1/reports",
+            "get",
+            "category",
+            &["road", ""],
+            &["ro\u{0}ad"],
+        ),
+        (
+            "/api/v1/stats/summary",
+            "get",
+            "from",
+            &["2026-01-31", "2027-12-31", ""],
+            &["31-01-2026", "2026-1-3"],
+        ),
+        (
+            "/api/v1/tickets/{id}/transitions",
+            "post",
+            "If-Match",
+            &["\"7\"", "W/\"7\"", "*", "7"],
+            &["\"7", "yesterday", "\"-1\""],
+        ),
+        ("/api/v1/admin/audit", "get", "report", &[id, ""], &["x"]),
+        (
+            "/api/v1/areas",
+            "get",
+            "valid_on",
+            &["2026-01-31", "2024-02-29", ""],
+            &["2026/01/31"],
+        ),
+        (
+            "/api/v1/tickets",
+            "get",
+            "assignee",
+            &["me", "none", id, ""],
+            &["someone"],
+        ),
+        (
+            "/open311/v2/requests.{format}",
+            "get",
+            "page",
+            &["1", "250", ""],
+            &["0", "-1", "x"],
+        ),
+    ];
+    for (path, method, name, good, bad) in cases {
+        let schema = parameter_schema(&doc, path, method, name);
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for value in *good {
+            assert!(
+                validator.is_valid(&Value::from(*value)),
+                "{method} {path} {name}: {value:?} should be allowed by {schema}"
+            );
+        }
+        for value in *bad {
+            assert!(
+                !validator.is_valid(&Value::from(*value)),
+                "{method} {path} {name}: {value:?} should be refused by {schema}"
+            );
+        }
+    }
+    // A query or header parameter is absent or text, never JSON null.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let nullable = p["schema"]["type"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "null"));
+                assert!(!nullable, "{method} {path} {}: {}", p["name"], p["schema"]);
+            }
+        }
+    }
+}

@@ -962,6 +962,16 @@ async fn bad_queries_are_400_and_only_the_ioc_managers_and_admins_may_read() {
         .await
         .unwrap();
     assert_problem(bad, 401, "invalid_api_key").await;
+    // A good key beside a forged token is not let through on the key.
+    let both = app
+        .client
+        .get(app.url("/api/v1/stats/summary"))
+        .header("X-Api-Key", &key)
+        .bearer_auth("forged.token.value")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(both, 401, "unauthorized").await;
     for role in ["citizen", "staff"] {
         let department = (role == "staff").then_some("24943-kinh-te");
         let token = account_token(&app, role, department).await;

@@ -349,6 +349,7 @@ pub async fn create_area(
 
 /// Every area ever (replaced ones included), by code then start of validity; without boundaries.
 #[utoipa::path(
+    operation_id = "admin_list_areas",
     tag = "administration",
     security(("bearer" = [])),
     responses(

@@ -78,20 +78,38 @@ pub struct AuditPage {
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only what this user did.
+    #[param(
+        pattern = "^ *([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})? *$"
+    )]
     pub actor: Option<String>,
     /// One action, e.g. `contact.read`.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$")]
     pub action: Option<String>,
     /// One kind of entity, e.g. `routing_rule`.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$")]
     pub entity_type: Option<String>,
     /// One entity (with `entity_type`), e.g. a rule's id or a holiday's date.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$")]
     pub entity_id: Option<String>,
     /// Everything about one report (contact reads, moderation).
+    #[param(
+        pattern = "^ *([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})? *$"
+    )]
     pub report: Option<String>,
     /// Every reading of this person's contact details.
+    #[param(
+        pattern = "^ *([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})? *$"
+    )]
     pub subject: Option<String>,
     /// From this moment (RFC 3339) or local date (`YYYY-MM-DD`, Asia/Ho_Chi_Minh), inclusive.
+    #[param(
+        pattern = "^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)? *$"
+    )]
     pub from: Option<String>,
     /// Up to this moment or local date, inclusive.
+    #[param(
+        pattern = "^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)? *$"
+    )]
     pub to: Option<String>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]

@@ -368,6 +368,7 @@ pub async fn create_category(
 
 /// Every category, inactive ones included, in display order.
 #[utoipa::path(
+    operation_id = "admin_list_categories",
     tag = "administration",
     security(("bearer" = [])),
     responses(

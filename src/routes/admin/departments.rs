@@ -232,6 +232,7 @@ pub async fn create_department(
 
 /// Every department, inactive ones included, by code.
 #[utoipa::path(
+    operation_id = "admin_list_departments",
     tag = "administration",
     security(("bearer" = [])),
     responses(

@@ -71,7 +71,17 @@ pub struct HolidayPatch {
 #[serde(deny_unknown_fields)]
 pub struct YearQuery {
     /// A year, e.g. `2026`.
-    #[param(value_type = Option<i32>)]
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 9999)]
+    pub year: Option<String>,
+}
+
+/// The year to suggest holidays for (the lunar calendar is computed for 1901–2199).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestYearQuery {
+    /// A year from 1901 to 2199, e.g. `2027`.
+    #[param(value_type = i32, required = true, minimum = 1901, maximum = 2199)]
     pub year: Option<String>,
 }
 
@@ -404,7 +414,7 @@ pub async fn delete_holiday(
 #[utoipa::path(
     tag = "administration",
     security(("bearer" = [])),
-    params(YearQuery),
+    params(SuggestYearQuery),
     responses(
         (status = 200, description = "The year's days off, each with whether it was added", body = HolidaySuggestions),
         (status = 400, description = "`invalid_query`: year missing, malformed or outside 1901–2199", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -416,7 +426,7 @@ pub async fn delete_holiday(
 #[post("/api/v1/admin/holidays/suggest")]
 pub async fn suggest_holidays(
     admin: Authenticated<Admins>,
-    query: web::Query<YearQuery>,
+    query: web::Query<SuggestYearQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let out_of_range = || {

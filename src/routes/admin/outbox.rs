@@ -70,8 +70,10 @@ pub struct OutboxPage {
 #[serde(deny_unknown_fields)]
 pub struct OutboxQuery {
     /// `pending`, `delivered` or `dead`.
+    #[param(pattern = "^ *(pending|delivered|dead)? *$")]
     pub status: Option<String>,
     /// `email`, `push` or `ioc_snapshot`.
+    #[param(pattern = "^ *(email|push|ioc_snapshot)? *$")]
     pub kind: Option<String>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]

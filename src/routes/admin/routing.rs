@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admins, Authenticated};
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::present;
 use crate::routes::reports::bad_query;
 use crate::startup::AppState;
@@ -19,10 +19,13 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 pub struct ExplainQuery {
     /// WGS84 latitude.
+    #[param(required = true, value_type = f64, minimum = -90, maximum = 90)]
     pub lat: Option<String>,
     /// WGS84 longitude.
+    #[param(required = true, value_type = f64, minimum = -180, maximum = 180)]
     pub lon: Option<String>,
-    /// A category code.
+    /// A category code (an unknown or retired one: 422 `unknown_category`).
+    #[param(required = true, value_type = String, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub category: Option<String>,
 }
 
@@ -75,10 +78,10 @@ pub struct RoutingExplanation {
     params(ExplainQuery),
     responses(
         (status = 200, description = "Where it would go", body = RoutingExplanation),
-        (status = 400, description = "`invalid_query`: lat, lon or category missing, malformed or unknown", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_query`: lat, lon or category missing or malformed", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`location_outside_jurisdiction`: the point is in no commune", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`location_outside_jurisdiction`: the point is in no commune; `unknown_category`: no active category has this code", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "`database_unavailable`", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -108,7 +111,7 @@ pub async fn explain_routing(
         .await?
         .filter(|c| c.active)
         .ok_or_else(|| {
-            bad_query(
+            ApiError::new(ErrorCode::UnknownCategory).with_detail(
                 "Lĩnh vực không tồn tại hoặc đã ngừng nhận phản ánh",
                 "No active category has this code",
             )

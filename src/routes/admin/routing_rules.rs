@@ -78,6 +78,7 @@ pub struct RoutingRuleQuery {
     /// Rules routing to this department code.
     pub department: Option<String>,
     /// `true` or `false`.
+    #[param(pattern = "^ *(true|false)? *$")]
     pub active: Option<String>,
 }
 

@@ -144,16 +144,21 @@ pub struct UserPatch {
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// `citizen`, `staff`, `manager`, `ioc`, `admin`.
+    #[param(pattern = "^ *(citizen|staff|manager|ioc|admin)? *$")]
     pub role: Option<String>,
     /// A department id.
-    #[param(value_type = Option<Uuid>)]
+    #[param(
+        pattern = "^ *([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})? *$"
+    )]
     pub department: Option<String>,
     /// `active`, `disabled`, `deleted`.
+    #[param(pattern = "^ *(active|disabled|deleted)? *$")]
     pub status: Option<String>,
-    /// Part of the name, email or phone.
+    /// Part of the name, email or phone (at most 100 characters).
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// 1–200, default 50.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

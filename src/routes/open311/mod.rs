@@ -413,7 +413,7 @@ pub struct Discovery {
             (Discovery = "application/json"),
             (String = "text/xml")
         )),
-        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
+        (status = 404, description = "Unknown format or jurisdiction", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/discovery.{format}")]

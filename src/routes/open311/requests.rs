@@ -342,12 +342,6 @@ async fn request_filter(
     params: &Params,
     format: Format,
 ) -> Result<RequestFilter, Open311Error> {
-    if let Some(raw) = params.get("service_request_id") {
-        return Ok(RequestFilter {
-            only: Some(wanted(raw, format)?),
-            ..RequestFilter::default()
-        });
-    }
     let mut filter = RequestFilter::default();
     if let Some(raw) = params.get("service_code") {
         let mut codes: Vec<&str> = raw
@@ -433,14 +427,30 @@ async fn request_filter(
     if let Some(raw) = params.get("bbox") {
         filter.bbox = Some(crate::routes::reports::parse_bbox(raw).or_open311(format)?);
     }
+    // Ids override every other filter; the others are still checked, so that a malformed one
+    // is a 400 whether or not ids came with it.
+    if let Some(raw) = params.get("service_request_id") {
+        return Ok(RequestFilter {
+            only: Some(wanted(raw, format)?),
+            ..RequestFilter::default()
+        });
+    }
     Ok(filter)
 }
 
-/// Whether `extensions=true`.
-fn extensions(params: &Params) -> bool {
-    params
-        .get("extensions")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+/// Whether `extensions=true` (`false`, `0`, empty or absent: no). Anything else is a 400 rather
+/// than a silent "no": a client that misspells it should not wonder where the notes went.
+fn extensions(params: &Params, format: Format) -> Result<bool, Open311Error> {
+    match params.get("extensions").map(str::trim) {
+        None | Some("") | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(_) => Err(Open311Error::bad_request(
+            format,
+            "extensions must be true or false",
+        )),
+    }
 }
 
 /// The public reports as service requests, newest first: by ids (`service_request_id`, which
@@ -459,8 +469,8 @@ fn extensions(params: &Params) -> bool {
         ("updated_after" = Option<String>, Query, description = "Changed at or after (W3C date-time)"),
         ("updated_before" = Option<String>, Query, description = "Changed at or before (W3C date-time)"),
         ("bbox" = Option<String>, Query, description = "`minLon,minLat,maxLon,maxLat`"),
-        ("page" = Option<u32>, Query, description = "From 1"),
-        ("page_size" = Option<u32>, Query, description = "1–1000, default 50"),
+        ("page" = Option<String>, Query, pattern = "^([1-9][0-9]{0,6})?$", description = "From 1, default (or empty) 1; page × page_size at most 100 000 (further back, narrow the dates)"),
+        ("page_size" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)?$", description = "1–1000, default (or empty) 50"),
         ("extensions" = Option<bool>, Query, description = "`true` adds `notes` and `extended_attributes`"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English service names"),
     ),
@@ -469,9 +479,9 @@ fn extensions(params: &Params) -> bool {
             (Vec<ServiceRequest> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 400, description = "A malformed parameter", body = [ErrorItem]),
-        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 400, description = "A malformed parameter", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "Unknown format or jurisdiction", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/requests.{format}")]
@@ -482,11 +492,13 @@ pub async fn list_requests(
 ) -> Result<HttpResponse, Open311Error> {
     let params = Params::from_query(&req);
     let format = begin(&state, &path, &params)?;
+    extensions(&params, format)?;
     let filter = request_filter(&state, &params, format).await?;
+    let paged = paging(&params, format)?;
     let (offset, limit) = if filter.only.is_some() {
         (0, MAX_IDS as i64)
     } else {
-        paging(&params, format)?
+        paged
     };
     let rows = load(&state, &filter, offset, limit, format).await?;
     reply(&state, rows, &req, &params, format).await
@@ -515,7 +527,7 @@ async fn reply(
     format: Format,
 ) -> Result<HttpResponse, Open311Error> {
     let lang = Lang::negotiate(req.headers());
-    let items = service_requests(state, rows, lang, extensions(params), format).await?;
+    let items = service_requests(state, rows, lang, extensions(params, format)?, format).await?;
     Ok(render_list(
         format,
         StatusCode::OK,
@@ -540,8 +552,9 @@ async fn reply(
             (Vec<ServiceRequest> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 404, description = "No public report has this id", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 400, description = "A malformed parameter", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "No public report has this id", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/requests/{service_request_id}.{format}")]
@@ -553,6 +566,7 @@ pub async fn get_request(
     let (id, raw_format) = path.into_inner();
     let params = Params::from_query(&req);
     let format = begin(&state, &raw_format, &params)?;
+    extensions(&params, format)?;
     let not_found =
         || Open311Error::not_found(format, format!("service_request_id {id} not found"));
     if id.contains(',') {
@@ -597,8 +611,8 @@ impl ToXml for TokenAnswer {
             (Vec<TokenAnswer> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 404, description = "No public report has this token", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 404, description = "No public report has this token", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/tokens/{token}.{format}")]
@@ -926,7 +940,7 @@ async fn discard_photos(state: &AppState, photos: &[db::media::Media]) {
     params(
         ("format" = Format, Path, description = "`json` or `xml`"),
         ("jurisdiction_id" = Option<String>, Query, description = "Checked when the deployment configures one"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1–255 visible ASCII characters"),
     ),
     request_body(content = NewServiceRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -934,13 +948,13 @@ async fn discard_photos(state: &AppState, photos: &[db::media::Media]) {
             (Vec<CreatedRequest> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 400, description = "A missing or invalid field, a place outside every commune, an unknown service, an unreadable photo", body = [ErrorItem]),
-        (status = 403, description = "Missing, unknown or revoked `api_key`, or one not issued for Open311", body = [ErrorItem]),
-        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
-        (status = 409, description = "The Idempotency-Key was used with another request", body = [ErrorItem]),
-        (status = 413, description = "Body or photo too large", body = [ErrorItem]),
-        (status = 503, description = "Database or photo store unreachable (`Retry-After` says when to retry); no request is created without its photos", body = [ErrorItem]),
-        (status = 507, description = "The photo store is full (`Retry-After` says when to retry); no request is created without its photos", body = [ErrorItem]),
+        (status = 400, description = "A missing or invalid field, a place outside every commune, an unknown service, an unreadable photo", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 403, description = "Missing, unknown or revoked `api_key`, or one not issued for Open311", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "Unknown format or jurisdiction", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 409, description = "The Idempotency-Key was used with another request", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 413, description = "Body or photo too large", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database or photo store unreachable (`Retry-After` says when to retry); no request is created without its photos", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 507, description = "The photo store is full (`Retry-After` says when to retry); no request is created without its photos", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[post("/open311/v2/requests.{format}")]

@@ -62,8 +62,8 @@ pub struct ServiceDefinition {
             (Vec<Service> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 404, description = "Unknown format or jurisdiction", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/services.{format}")]
@@ -125,8 +125,8 @@ pub async fn list_services(
             (ServiceDefinition = "application/json"),
             (String = "text/xml")
         )),
-        (status = 404, description = "No active service has this code", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 404, description = "No active service has this code", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/services/{service_code}.{format}")]

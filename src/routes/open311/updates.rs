@@ -103,17 +103,17 @@ impl ToXml for RequestUpdate {
         ("jurisdiction_id" = Option<String>, Query, description = "Checked when the deployment configures one"),
         ("start_date" = Option<String>, Query, description = "Changes at or after (W3C date-time); default 24 hours before end_date; alone: since then"),
         ("end_date" = Option<String>, Query, description = "Changes at or before; default now"),
-        ("page" = Option<u32>, Query, description = "From 1"),
-        ("page_size" = Option<u32>, Query, description = "1–1000, default 50"),
+        ("page" = Option<String>, Query, pattern = "^([1-9][0-9]{0,6})?$", description = "From 1, default (or empty) 1; page × page_size at most 100 000 (further back, narrow the dates)"),
+        ("page_size" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)?$", description = "1–1000, default (or empty) 50"),
     ),
     responses(
         (status = 200, description = "The updates (XML: `<service_request_updates><request_update>`)", content(
             (Vec<RequestUpdate> = "application/json"),
             (String = "text/xml")
         )),
-        (status = 400, description = "A malformed parameter or a window over 90 days", body = [ErrorItem]),
-        (status = 404, description = "Unknown format or jurisdiction", body = [ErrorItem]),
-        (status = 503, description = "Database unreachable", body = [ErrorItem]),
+        (status = 400, description = "A malformed parameter or a window over 90 days", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "Unknown format or jurisdiction", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "Database unreachable", content((Vec<ErrorItem> = "application/json"), (String = "text/xml"))),
     )
 )]
 #[get("/open311/v2/servicerequestupdates.{format}")]
