@@ -289,7 +289,7 @@ impl Mix {
                 .send()
                 .await
                 .map_err(|e| send_error(&e))?;
-            if response.status() != reqwest::StatusCode::CREATED {
+            if !response.status().is_success() {
                 return Err(format!("{} (upload)", status_error(response.status())));
             }
             let body = json_of(response).await?;
@@ -316,7 +316,7 @@ impl Mix {
             .send()
             .await
             .map_err(|e| send_error(&e))?;
-        if response.status() != reqwest::StatusCode::CREATED {
+        if !response.status().is_success() {
             return Err(format!("{} (create)", status_error(response.status())));
         }
         let body = json_of(response).await?;

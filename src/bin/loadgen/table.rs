@@ -163,3 +163,43 @@ pub fn run(args: TableArgs) -> anyhow::Result<()> {
         .context("a line is not JSON")?;
     crate::write_out(&render(&lines))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use serde_json::json;
+
+    #[test]
+    fn rows_and_limits() {
+        let op = |name: &str, throughput: f64| {
+            json!({"op": name, "count": 10, "ok": 9, "throughput": throughput, "p50_ms": 4.3,
+                   "p99_ms": 120.0, "max_ms": 130.0, "errors": {"503": 1}})
+        };
+        let lines = vec![
+            json!({"kind": "mix", "label": "one-server", "servers": 1, "only": null,
+                   "concurrency": 16, "rate": null, "total": {"throughput": 53.5},
+                   "ops": [op("feed", 17.94), op("submission", 11.0), op("  (photo upload)", 22.0)]}),
+            json!({"kind": "mix", "label": "feed-alone", "servers": 1, "only": "feed",
+                   "concurrency": 16, "rate": null, "ops": [op("feed", 134.2)]}),
+            json!({"kind": "pgbench", "clients": 16, "tps": 32611.4, "latency_avg_ms": 0.49}),
+            json!({"kind": "pipeline", "threads": 2, "photos_per_report": 2, "photos_per_s": 32.2,
+                   "reports_per_s": 16.1, "ops": [op("photo", 32.2)]}),
+            json!({"kind": "floor", "workers": 2, "concurrency": 16, "ops": [op("hello", 66803.0)]}),
+        ];
+        let table = render(&lines);
+        assert!(table.contains(
+            "| mix, 1 server process (16 clients) | feed | 17.9 | 4.3 | 120 | 1 × 503 | pgbench -S 32611 TPS · HTTP floor 66803 req/s |"
+        ), "{table}");
+        assert!(table.contains("| submission | 11.0 | 4.3 | 120 | 1 × 503 | photo pipeline 16.1 reports/s (2 threads) |"), "{table}");
+        assert!(table.contains("| ↳ (photo upload) | 22.0 |"), "{table}");
+        assert!(
+            table.contains("| feed alone, 1 server(s) (16 clients) | feed | 134 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| **all operations** | **53.5** |"),
+            "{table}"
+        );
+        assert!(table.contains("| one-row reads |"), "{table}");
+    }
+}
