@@ -79,7 +79,10 @@ errors=$(grep '^{' "$WORK/loadgen.txt" | tail -1 | python3 -c '
 import json, sys
 line = json.load(sys.stdin)
 print(sum(sum(op["errors"].values()) for op in line["ops"]))')
-# Verdict: compare the first samples after warm-up (minutes 1-5, median) with the last five.
+# Verdict. Memory: the first minutes after warm-up (1-5, median) against the last five, and the
+# highest value of the last third against the highest before it. The allocator keeps freed memory
+# for a while and returns it in steps, so RSS can move in a sawtooth; it is "flat" when the last
+# third sets no new high (within 5 %) or ends within 5 % / 8 MiB of the start, "growing" otherwise.
 verdict=$(awk -F'\t' '
   $1 != "end" && $1 >= 1 { n++; rss[n] = $2; fds[n] = $3; conns[n] = $4 }
   function med(a, from, to,   i, j, t, k, b) {
@@ -87,19 +90,22 @@ verdict=$(awk -F'\t' '
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
     return b[int((k + 1) / 2)]
   }
-  function max(a,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+  function max(a, from, to,   i, m) { m = a[from]; for (i = from + 1; i <= to; i++) if (a[i] > m) m = a[i]; return m }
   END {
-    if (n < 2) { print "too few samples for a verdict"; exit }
+    if (n < 3) { print "- Too few samples for a verdict."; exit }
     w = (n >= 10) ? 5 : int(n / 2)
     r0 = med(rss, 1, w); r1 = med(rss, n - w + 1, n)
     f0 = med(fds, 1, w); f1 = med(fds, n - w + 1, n)
     c0 = med(conns, 1, w); c1 = med(conns, n - w + 1, n)
+    t = int(n * 2 / 3)
+    early = max(rss, 1, t); late = max(rss, t + 1, n)
     growth = (r1 - r0) / 1024
-    printf "- Memory: median RSS of the first %d minutes %.1f MiB, of the last %d minutes %.1f MiB (%+.1f MiB, %+.1f %%), highest %.1f MiB: %s.\n", \
-      w, r0 / 1024, w, r1 / 1024, growth, 100 * (r1 - r0) / r0, max(rss) / 1024, \
-      ((r1 - r0) <= 0.05 * r0 || growth <= 8) ? "**flat**" : "**growing**"
-    printf "- Open file descriptors: %d then %d (highest %d): %s.\n", f0, f1, max(fds), (f1 <= f0 + 2) ? "**flat**" : "**growing**"
-    printf "- PostgreSQL connections to the database: %d then %d (highest %d; the pool holds at most 16): %s.\n", c0, c1, max(conns), (c1 <= c0 + 2) ? "**flat**" : "**growing**"
+    flat = (late <= 1.05 * early) || ((r1 - r0) <= 0.05 * r0 || growth <= 8)
+    printf "- Memory: median RSS of minutes 1-%d %.1f MiB, of the last %d minutes %.1f MiB (%+.1f MiB, %+.1f %%); highest until minute %d %.1f MiB, after it %.1f MiB: %s.\n", \
+      w, r0 / 1024, w, r1 / 1024, growth, 100 * (r1 - r0) / r0, t, early / 1024, late / 1024, \
+      flat ? "**flat** (no new high in the last third, or no growth from start to end)" : "**growing**"
+    printf "- Open file descriptors: %d then %d (highest %d): %s.\n", f0, f1, max(fds, 1, n), (f1 <= f0 + 2) ? "**flat**" : "**growing**"
+    printf "- PostgreSQL connections to the database: %d then %d (highest %d; the pool holds at most 16): %s.\n", c0, c1, max(conns, 1, n), (c1 <= c0 + 2) ? "**flat**" : "**growing**"
   }' "$SAMPLES")
 {
   echo "# Soak: $DURATION of the mix at $RATE operations/s"
