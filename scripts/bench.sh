@@ -73,6 +73,7 @@ log "writing $OUT"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 pg=$(psql -tA -d postgres -c 'show server_version')
+autovacuum=$(psql -tA -d postgres -c 'show autovacuum')
 {
   echo "# Benchmarks: throughput, latency and the limits they run into"
   echo
@@ -80,7 +81,8 @@ pg=$(psql -tA -d postgres -c 'show server_version')
   echo "Machine: $(nproc) cores ($cpu), $mem RAM, PostgreSQL $pg on the same machine."
   echo "Load average (1, 5, 15 min) before the run: $load_before; after: $load_after."
   echo
-  echo "Database: $REPORTS synthetic reports (\`phananh synth\`), the real Đơn Dương boundaries."
+  echo "Database: $REPORTS synthetic reports (\`phananh synth\`), the real Đơn Dương boundaries,"
+  echo "\`VACUUM ANALYZE\` after loading (this server's autovacuum: $autovacuum)."
   echo "Each run lasts $DURATION. The mix is feed 35 %, detail 30 %, staff queue 15 %, submission 20 %"
   echo "(closed loop: $CONCURRENCY clients, each sends its next request when the previous one is answered)."
   echo "A submission is two photo uploads (\`POST /api/v1/media\`, real phone photos of 2.2 MB"
