@@ -8,7 +8,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY migrations migrations
 COPY openapi openapi
-RUN cargo build --release --locked && cp target/release/phananh /usr/local/bin/phananh
+RUN cargo build --release --locked --bin phananh && cp target/release/phananh /usr/local/bin/phananh
 
 FROM debian:bookworm-slim
 RUN apt-get update \
