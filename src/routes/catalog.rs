@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::http_cache;
+use super::{http_cache, present};
 use crate::db::{self, areas::Validity};
 use crate::domain::{AreaCode, AreaKind, Coordinates, DeadlineUnit, DepartmentKind};
 use crate::error::ApiError;
@@ -151,7 +151,7 @@ pub async fn list_areas(
     state: web::Data<AppState>,
     query: web::Query<AreasQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let wants_geojson = match non_empty(&query.format) {
+    let wants_geojson = match present(&query.format) {
         Some("geojson") => true,
         Some("json") => false,
         Some(_) => {
@@ -166,7 +166,7 @@ pub async fn list_areas(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains(GEOJSON)),
     };
-    let all = match non_empty(&query.all) {
+    let all = match present(&query.all) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
@@ -179,7 +179,7 @@ pub async fn list_areas(
     let validity = if all {
         Validity::All
     } else {
-        match non_empty(&query.valid_on) {
+        match present(&query.valid_on) {
             Some(d) => Validity::On(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
                 ApiError::invalid_query(
                     "valid_on phải là ngày dạng YYYY-MM-DD",
@@ -262,7 +262,7 @@ pub async fn list_departments(
     state: web::Data<AppState>,
     query: web::Query<DepartmentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let area = non_empty(&query.area)
+    let area = present(&query.area)
         .map(|a| {
             AreaCode::parse(a).map_err(|_| {
                 ApiError::invalid_query("Mã địa bàn không hợp lệ", "area is not a valid area code")
@@ -284,11 +284,6 @@ pub async fn list_departments(
         })
         .collect();
     Ok(http_cache::respond(&req, JSON, to_vec(&body)?))
-}
-
-/// An empty query parameter is the same as a missing one.
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn to_vec<T: Serialize>(body: &T) -> Result<Vec<u8>, ApiError> {

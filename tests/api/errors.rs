@@ -76,11 +76,17 @@ async fn head_is_get_without_a_body() {
 #[tokio::test]
 async fn wrong_methods_are_405_with_allow() {
     let app = spawn_app().await;
-    for (method, path) in [
-        ("POST", "/api/v1/categories"),
-        ("DELETE", "/api/v1/areas"),
-        ("PUT", "/healthz"),
-        ("PATCH", "/api/v1/departments"),
+    for (method, path, allow) in [
+        ("POST", "/api/v1/categories", "GET, HEAD"),
+        ("DELETE", "/api/v1/areas", "GET, HEAD"),
+        ("PUT", "/healthz", "GET, HEAD"),
+        ("PATCH", "/api/v1/departments", "GET, HEAD"),
+        // A fixed path beside a templated one (`/admin/areas/{id}`): still 405, not a 404 for
+        // an "id" that does not parse, and before any question of who is asking.
+        ("GET", "/api/v1/admin/areas/import", "POST"),
+        ("DELETE", "/api/v1/admin/areas/import", "POST"),
+        ("PATCH", "/api/v1/admin/holidays/suggest", "POST"),
+        ("GET", "/api/v1/admin/holidays/suggest", "POST"),
     ] {
         let resp = app
             .client
@@ -88,24 +94,7 @@ async fn wrong_methods_are_405_with_allow() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.headers()["allow"], "GET, HEAD", "{method} {path}");
-        assert_problem(resp, 405, "method_not_allowed").await;
-    }
-    // A fixed path beside a templated one (`/admin/areas/{id}`): still 405, not a 404 for an
-    // "id" that does not parse, and before any question of who is asking.
-    for (method, path) in [
-        ("GET", "/api/v1/admin/areas/import"),
-        ("DELETE", "/api/v1/admin/areas/import"),
-        ("PATCH", "/api/v1/admin/holidays/suggest"),
-        ("GET", "/api/v1/admin/holidays/suggest"),
-    ] {
-        let resp = app
-            .client
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.headers()["allow"], "POST", "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
         assert_problem(resp, 405, "method_not_allowed").await;
     }
     // The templated sibling itself still routes (and wants an admin).

@@ -54,6 +54,20 @@ pub async fn upload_bytes(
     req.send().await.unwrap()
 }
 
+/// Makes an uploaded photo look 24 hours unattached: the sweeper's next pass deletes it.
+pub async fn expire_media(app: &TestApp, id: &str) {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    app.db
+        .client()
+        .await
+        .execute(
+            "UPDATE media SET expires_at = now() - interval '1 minute' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+}
+
 pub async fn upload(app: &TestApp, token: &str, path: &Path) -> reqwest::Response {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     upload_bytes(
@@ -444,14 +458,8 @@ async fn expired_and_half_written_photos_are_swept_with_their_files() {
     let id = |v: &Value| uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
     let dir = |v: &Value| store_path.join("photos").join(v["id"].as_str().unwrap());
     assert!(dir(&expired).join("display.jpg").exists());
+    expire_media(&app, expired["id"].as_str().unwrap()).await;
     let client = app.db.client().await;
-    client
-        .execute(
-            "UPDATE media SET expires_at = now() - interval '1 minute' WHERE id = $1",
-            &[&id(&expired)],
-        )
-        .await
-        .unwrap();
     // A process that died between the row and its files leaves a pending row.
     client
         .execute(

@@ -16,12 +16,12 @@ use phananh::config::{MediaStore, Secret, Settings};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, assert_problem, spawn_app_with};
-use crate::media::{citizen, photo, upload_ok};
+use crate::media::{citizen, expire_media, photo, upload_ok};
 use crate::reports::{report_body, submit_ok};
 use crate::smtp::free_port;
 use crate::storage::{
     KA_DO, assert_open311_retry_later, assert_retry_after, attached, media_rows, partner_key,
-    reports, request_with_photo, short_idle_client,
+    reports, request_with_photo, short_idle_client, wait_for_media_rows,
 };
 
 const BUCKET: &str = "phananh-photos";
@@ -314,21 +314,8 @@ async fn photos_are_stored_read_back_and_deleted_in_s3() {
 
     // The third, never attached, expires: the sweeper deletes its objects, and only those.
     let expired = stored[2]["id"].as_str().unwrap();
-    let id = uuid::Uuid::parse_str(expired).unwrap();
-    app.db
-        .client()
-        .await
-        .execute(
-            "UPDATE media SET expires_at = now() - interval '1 minute' WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while media_rows(&app).await != 2 {
-        assert!(Instant::now() < deadline, "the sweeper did not run");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    expire_media(&app, expired).await;
+    wait_for_media_rows(&app, 2).await;
     assert_eq!(
         moto.keys(&format!("photos/{expired}")).await,
         Vec::<String>::new()

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{account_token, post};
 use crate::helpers::{TestApp, TestDb, assert_problem, count, spawn_app_with};
-use crate::media::{citizen, photo, upload, upload_ok};
+use crate::media::{citizen, expire_media, photo, upload, upload_ok};
 
 /// Near the seeded centroid of xã Ka Đô (roads and waste go to `24943-kinh-te`).
 pub const KA_DO: (f64, f64) = (11.7394, 108.5884);
@@ -209,6 +209,18 @@ pub async fn reports(app: &TestApp) -> i64 {
 
 pub async fn media_rows(app: &TestApp) -> i64 {
     count(app, "SELECT count(*) FROM media").await
+}
+
+/// Waits (at most 30 s) for the sweeper to leave `n` photo rows.
+pub async fn wait_for_media_rows(app: &TestApp, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while media_rows(app).await != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper did not run"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// The photos attached to reports.
@@ -444,21 +456,8 @@ async fn swept_photos_leave_no_empty_directories() {
         .join("photos")
         .join(expired["id"].as_str().unwrap());
     assert!(expired_dir.join("display.jpg").exists());
-    let id = uuid::Uuid::parse_str(expired["id"].as_str().unwrap()).unwrap();
-    app.db
-        .client()
-        .await
-        .execute(
-            "UPDATE media SET expires_at = now() - interval '1 minute' WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while media_rows(&app).await != 1 {
-        assert!(std::time::Instant::now() < deadline, "sweeper did not run");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    expire_media(&app, expired["id"].as_str().unwrap()).await;
+    wait_for_media_rows(&app, 1).await;
     assert!(!expired_dir.exists(), "{}", expired_dir.display());
     let kept_dir = store
         .path()

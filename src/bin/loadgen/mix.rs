@@ -129,16 +129,23 @@ struct Mix {
     rec: Recorder,
 }
 
-fn status_error(status: reqwest::StatusCode) -> String {
-    status.as_u16().to_string()
-}
-
-fn send_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".to_owned()
-    } else {
-        "io".to_owned()
+/// Sends `request`; an answer that is not 2xx is an error named by its status (and `step`, for
+/// a step of a submission), a request that got no answer `timeout` or `io`.
+async fn send_ok(
+    request: reqwest::RequestBuilder,
+    step: &str,
+) -> Result<reqwest::Response, String> {
+    let response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            "timeout".to_owned()
+        } else {
+            "io".to_owned()
+        }
+    })?;
+    if !response.status().is_success() {
+        return Err(format!("{}{step}", response.status().as_u16()));
     }
+    Ok(response)
 }
 
 async fn json_of(response: reqwest::Response) -> Result<Value, String> {
@@ -192,18 +199,14 @@ impl Mix {
                 }
                 q
             });
-        let response = self
-            .http
-            .get(format!(
+        let response = send_ok(
+            self.http.get(format!(
                 "{base}/api/v1/reports?{}",
                 serde_urlencoded::to_string(&query).map_err(|_| "query")?
-            ))
-            .send()
-            .await
-            .map_err(|e| send_error(&e))?;
-        if !response.status().is_success() {
-            return Err(status_error(response.status()));
-        }
+            )),
+            "",
+        )
+        .await?;
         let body = json_of(response).await?;
         if let Some(items) = body["items"].as_array() {
             for id in items.iter().filter_map(|i| i["id"].as_str()) {
@@ -230,15 +233,7 @@ impl Mix {
             }
             ids[rand::random_range(0..ids.len())].clone()
         };
-        let response = self
-            .http
-            .get(format!("{base}/api/v1/reports/{id}"))
-            .send()
-            .await
-            .map_err(|e| send_error(&e))?;
-        if !response.status().is_success() {
-            return Err(status_error(response.status()));
-        }
+        let response = send_ok(self.http.get(format!("{base}/api/v1/reports/{id}")), "").await?;
         // Read the whole body: that is part of the answer's cost.
         response.bytes().await.map_err(|_| "body".to_owned())?;
         Ok(())
@@ -253,19 +248,16 @@ impl Mix {
             3 => q.push(("q", "duong")),
             _ => q.extend([("status", "all"), ("category", "road")]),
         }
-        let response = self
-            .http
-            .get(format!(
-                "{base}/api/v1/tickets?{}",
-                serde_urlencoded::to_string(&q).map_err(|_| "query")?
-            ))
-            .bearer_auth(self.staff.token())
-            .send()
-            .await
-            .map_err(|e| send_error(&e))?;
-        if !response.status().is_success() {
-            return Err(status_error(response.status()));
-        }
+        let response = send_ok(
+            self.http
+                .get(format!(
+                    "{base}/api/v1/tickets?{}",
+                    serde_urlencoded::to_string(&q).map_err(|_| "query")?
+                ))
+                .bearer_auth(self.staff.token()),
+            "",
+        )
+        .await?;
         response.bytes().await.map_err(|_| "body".to_owned())?;
         Ok(())
     }
@@ -281,17 +273,14 @@ impl Mix {
                 .file_name(name.clone())
                 .mime_str("image/jpeg")
                 .map_err(|_| "body".to_owned())?;
-            let response = self
-                .http
-                .post(format!("{base}/api/v1/media"))
-                .bearer_auth(&token)
-                .multipart(reqwest::multipart::Form::new().part("file", part))
-                .send()
-                .await
-                .map_err(|e| send_error(&e))?;
-            if !response.status().is_success() {
-                return Err(format!("{} (upload)", status_error(response.status())));
-            }
+            let response = send_ok(
+                self.http
+                    .post(format!("{base}/api/v1/media"))
+                    .bearer_auth(&token)
+                    .multipart(reqwest::multipart::Form::new().part("file", part)),
+                " (upload)",
+            )
+            .await?;
             let body = json_of(response).await?;
             let id = body["id"].as_str().ok_or("body")?.to_owned();
             self.rec.ok(UPLOAD, started.elapsed());
@@ -308,17 +297,14 @@ impl Mix {
             "consent": true,
         });
         let started = Instant::now();
-        let response = self
-            .http
-            .post(format!("{base}/api/v1/reports"))
-            .bearer_auth(&token)
-            .json(&report)
-            .send()
-            .await
-            .map_err(|e| send_error(&e))?;
-        if !response.status().is_success() {
-            return Err(format!("{} (create)", status_error(response.status())));
-        }
+        let response = send_ok(
+            self.http
+                .post(format!("{base}/api/v1/reports"))
+                .bearer_auth(&token)
+                .json(&report),
+            " (create)",
+        )
+        .await?;
         let body = json_of(response).await?;
         self.rec.ok(CREATE, started.elapsed());
         if let Some(id) = body["id"].as_str() {
